@@ -1,0 +1,346 @@
+/**
+ * Client for the container credentials endpoint, speaking it as the AWS SDKs
+ * do: URI rules, the Authorization header, timeouts, a body size cap, and
+ * validation of the JSON body into {@linkcode Credentials}.
+ *
+ * @module
+ */
+
+import { type Credentials, InvalidCredentialsError, parseCredentials } from "./credentials.ts";
+
+/** Where the ECS form `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` is appended. */
+export const ECS_ENDPOINT_BASE = "http://169.254.170.2";
+
+// Hosts that the AWS SDKs accept over plain http: the ECS and EKS Pod
+// Identity link-local agents. Loopback is checked separately.
+const INSECURE_ALLOWED_HOSTS = new Set(["169.254.170.2", "169.254.170.23", "[fd00:ec2::23]"]);
+
+/** Whether `hostname` (as `URL.hostname` gives it) is a loopback address. */
+export function isLoopbackHost(hostname: string): boolean {
+  if (hostname === "localhost" || hostname === "[::1]") return true;
+  const octets = hostname.split(".");
+  return octets.length === 4 && octets[0] === "127" &&
+    octets.every((octet) => /^\d{1,3}$/.test(octet) && Number(octet) <= 255);
+}
+
+/**
+ * Check that `url` may carry credentials and a token: https to any host, or
+ * plain http only to loopback and the AWS container agents, unless
+ * `allowInsecure` is set.
+ *
+ * @returns a reason the URL is refused, or `undefined` when it is fine
+ */
+export function endpointUrlProblem(url: URL, allowInsecure: boolean): string | undefined {
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    return `scheme must be http or https, got "${url.protocol.slice(0, -1)}"`;
+  }
+  if (url.username !== "" || url.password !== "") {
+    return "user information in the URI is not allowed";
+  }
+  if (url.protocol === "https:" || allowInsecure) return undefined;
+  if (isLoopbackHost(url.hostname) || INSECURE_ALLOWED_HOSTS.has(url.hostname)) return undefined;
+  return `plain http is only allowed to loopback, 169.254.170.2, 169.254.170.23 and [fd00:ec2::23], got host "${url.hostname}" (set ALLOW_INSECURE_ENDPOINT=true to permit it)`;
+}
+
+/** Thrown when a fetch from the endpoint does not yield usable credentials. */
+export class EndpointError extends Error {
+  /** Short machine-readable kind of failure, used in logs and tests. */
+  readonly kind: string;
+  /** Create the error. */
+  constructor(kind: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "EndpointError";
+    this.kind = kind;
+  }
+}
+
+/** Where the Authorization header comes from. */
+export type AuthorizationSource =
+  | { readonly kind: "none" }
+  | { readonly kind: "value"; readonly token: string }
+  | { readonly kind: "file"; readonly path: string };
+
+/** Options for {@linkcode EndpointClient}. */
+export interface EndpointClientOptions {
+  /** Source of the Authorization header. Default: none. */
+  authorization?: AuthorizationSource;
+  /** Milliseconds allowed until response headers arrive (connect included). Default 2000. */
+  connectTimeoutMs?: number;
+  /** Milliseconds allowed for the whole request, body included. Default 5000. */
+  totalTimeoutMs?: number;
+  /** Largest accepted body in bytes. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Same-origin redirects followed before giving up. Default 3. */
+  maxRedirects?: number;
+  /** The fetch implementation. Default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /** Reads the token file. Default `Deno.readTextFile`. */
+  readTextFile?: (path: string) => Promise<string>;
+  /** Clock used to reject expired credentials. Default `() => new Date()`. */
+  now?: () => Date;
+  /** Called with each secret as soon as it is known, so logs can redact it. */
+  onSecret?: (secret: string) => void;
+}
+
+/** The default cap on an endpoint's body. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * Fetches and validates credentials from one endpoint.
+ *
+ * Every failure, whether network, HTTP status, body size, JSON or validation,
+ * surfaces as an {@linkcode EndpointError} whose message is safe to log.
+ */
+export class EndpointClient {
+  readonly #url: URL;
+  readonly #authorization: AuthorizationSource;
+  readonly #connectTimeoutMs: number;
+  readonly #totalTimeoutMs: number;
+  readonly #maxBodyBytes: number;
+  readonly #maxRedirects: number;
+  readonly #fetch: typeof fetch;
+  readonly #readTextFile: (path: string) => Promise<string>;
+  readonly #now: () => Date;
+  readonly #onSecret: (secret: string) => void;
+
+  /** Create a client for `url`. */
+  constructor(url: URL, options: EndpointClientOptions = {}) {
+    this.#url = url;
+    this.#authorization = options.authorization ?? { kind: "none" };
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 2000;
+    this.#totalTimeoutMs = options.totalTimeoutMs ?? 5000;
+    this.#maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
+    this.#maxRedirects = options.maxRedirects ?? 3;
+    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#readTextFile = options.readTextFile ?? Deno.readTextFile;
+    this.#now = options.now ?? (() => new Date());
+    this.#onSecret = options.onSecret ?? (() => {});
+    if (this.#authorization.kind === "value") this.#onSecret(this.#authorization.token);
+  }
+
+  /** The endpoint URL, for logs. */
+  get url(): URL {
+    return this.#url;
+  }
+
+  /**
+   * Fetch credentials once.
+   *
+   * @param signal aborts the request, e.g. on shutdown
+   * @throws {EndpointError} on any failure
+   */
+  async fetchCredentials(signal?: AbortSignal): Promise<Credentials> {
+    const headers = new Headers({ Accept: "application/json" });
+    const token = await this.#token();
+    if (token !== undefined) headers.set("Authorization", token);
+
+    const total = new AbortController();
+    const onOuterAbort = () => total.abort(new EndpointError("aborted", "request aborted"));
+    signal?.addEventListener("abort", onOuterAbort, { once: true });
+    const totalTimer = setTimeout(
+      () =>
+        total.abort(
+          new EndpointError("timeout", `no complete response within ${this.#totalTimeoutMs} ms`),
+        ),
+      this.#totalTimeoutMs,
+    );
+    try {
+      if (signal?.aborted) onOuterAbort();
+      const response = await this.#request(headers, total);
+      const body = await this.#readBody(response, total.signal);
+      return this.#interpret(response.status, body);
+    } catch (error) {
+      throw toEndpointError(error, total.signal);
+    } finally {
+      clearTimeout(totalTimer);
+      signal?.removeEventListener("abort", onOuterAbort);
+    }
+  }
+
+  async #token(): Promise<string | undefined> {
+    const source = this.#authorization;
+    if (source.kind === "none") return undefined;
+    if (source.kind === "value") return source.token;
+    let text: string;
+    try {
+      text = await this.#readTextFile(source.path);
+    } catch (cause) {
+      throw new EndpointError(
+        "token-file",
+        `cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE "${source.path}": ${
+          cause instanceof Error ? cause.message : String(cause)
+        }`,
+        { cause },
+      );
+    }
+    const token = text.replace(/(\r?\n)+$/, "");
+    if (token !== "") this.#onSecret(token);
+    if (/[\r\n]/.test(token)) {
+      throw new EndpointError(
+        "token-file",
+        `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE "${source.path}" holds a line break inside the token`,
+      );
+    }
+    if (token === "") {
+      throw new EndpointError(
+        "token-file",
+        `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE "${source.path}" is empty`,
+      );
+    }
+    return token;
+  }
+
+  // Follows same-origin redirects by hand: a redirect to another host would
+  // hand it the Authorization header, and the AWS SDKs do not follow them.
+  async #request(headers: Headers, total: AbortController): Promise<Response> {
+    let url = this.#url;
+    for (let hop = 0;; hop++) {
+      const headersTimer = setTimeout(
+        () =>
+          total.abort(
+            new EndpointError("timeout", `no response headers within ${this.#connectTimeoutMs} ms`),
+          ),
+        this.#connectTimeoutMs,
+      );
+      let response: Response;
+      try {
+        response = await this.#fetch(url, {
+          method: "GET",
+          headers,
+          redirect: "manual",
+          signal: total.signal,
+        });
+      } finally {
+        clearTimeout(headersTimer);
+      }
+      if (response.status < 300 || response.status > 399) return response;
+      await response.body?.cancel();
+      const location = response.headers.get("location");
+      if (location === null) return response;
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch {
+        throw new EndpointError("redirect", `HTTP ${response.status} redirect to an unparseable location`);
+      }
+      if (next.origin !== this.#url.origin) {
+        throw new EndpointError(
+          "redirect",
+          `HTTP ${response.status} redirect to another origin ${next.origin} refused`,
+        );
+      }
+      if (hop >= this.#maxRedirects) {
+        throw new EndpointError("redirect", `more than ${this.#maxRedirects} redirects`);
+      }
+      url = next;
+    }
+  }
+
+  async #readBody(response: Response, signal: AbortSignal): Promise<Uint8Array> {
+    const declared = Number(response.headers.get("content-length") ?? "NaN");
+    if (declared > this.#maxBodyBytes) {
+      await response.body?.cancel();
+      throw new EndpointError(
+        "too-large",
+        `HTTP ${response.status} body of ${declared} bytes exceeds the ${this.#maxBodyBytes}-byte cap`,
+      );
+    }
+    if (response.body === null) return new Uint8Array(0);
+    const reader = response.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    try {
+      for (;;) {
+        if (signal.aborted) throw signal.reason;
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.byteLength;
+        if (size > this.#maxBodyBytes) {
+          throw new EndpointError(
+            "too-large",
+            `HTTP ${response.status} body exceeds the ${this.#maxBodyBytes}-byte cap`,
+          );
+        }
+        chunks.push(value);
+      }
+    } catch (error) {
+      await reader.cancel().catch(() => {});
+      throw error;
+    }
+    const body = new Uint8Array(size);
+    let offset = 0;
+    for (const chunk of chunks) {
+      body.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    return body;
+  }
+
+  #interpret(status: number, bytes: Uint8Array): Credentials {
+    const text = new TextDecoder().decode(bytes);
+    let body: unknown;
+    let parsed = false;
+    try {
+      body = JSON.parse(text);
+      parsed = true;
+    } catch {
+      // Reported below, with the status, which matters more.
+    }
+    if (status < 200 || status > 299) {
+      const detail = parsed ? errorDetail(body) : undefined;
+      throw new EndpointError(
+        "http-status",
+        `endpoint answered HTTP ${status}${detail === undefined ? "" : `: ${detail}`}`,
+      );
+    }
+    if (!parsed) {
+      const looksHtml = /^\s*</.test(text);
+      throw new EndpointError(
+        "not-json",
+        `HTTP ${status} body is not JSON${looksHtml ? " (looks like HTML)" : ""} (${bytes.byteLength} bytes)`,
+      );
+    }
+    if (body !== null && typeof body === "object") {
+      const record = body as Record<string, unknown>;
+      for (const field of ["SecretAccessKey", "Token"]) {
+        const value = record[field];
+        if (typeof value === "string") this.#onSecret(value);
+      }
+    }
+    try {
+      return parseCredentials(body, this.#now());
+    } catch (error) {
+      if (error instanceof InvalidCredentialsError) {
+        throw new EndpointError("invalid", error.message, { cause: error });
+      }
+      throw error;
+    }
+  }
+}
+
+const MAX_DETAIL_LENGTH = 200;
+
+/**
+ * Pull a human-readable reason out of an error body, in the shapes the
+ * container agents use: `code`/`message`, `Code`/`Message`, `Message` alone,
+ * or `error`.
+ */
+export function errorDetail(body: unknown): string | undefined {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return undefined;
+  const record = body as Record<string, unknown>;
+  const text = (value: unknown) => typeof value === "string" && value !== "" ? value : undefined;
+  const code = text(record["code"]) ?? text(record["Code"]);
+  const message = text(record["message"]) ?? text(record["Message"]) ?? text(record["error"]);
+  const detail = code !== undefined && message !== undefined
+    ? `${code}: ${message}`
+    : code ?? message;
+  if (detail === undefined) return undefined;
+  return detail.length > MAX_DETAIL_LENGTH ? detail.slice(0, MAX_DETAIL_LENGTH) + "…" : detail;
+}
+
+function toEndpointError(error: unknown, signal: AbortSignal): EndpointError {
+  if (error instanceof EndpointError) return error;
+  if (signal.aborted && signal.reason instanceof EndpointError) return signal.reason;
+  const message = error instanceof Error ? error.message : String(error);
+  return new EndpointError("network", `request failed: ${message}`, { cause: error });
+}

@@ -1,0 +1,135 @@
+/**
+ * The health listener's handler: `/healthz` (liveness), `/readyz`
+ * (credentials on disk and unexpired) and `/metrics` (Prometheus text).
+ * A plain `(Request) => Response` function over a read-only view of the
+ * refresher's state, so it is tested without a socket.
+ *
+ * @module
+ */
+
+import type { RefreshState } from "./refresher.ts";
+
+/** Longest an attempt may run before liveness fails; far above the request timeout. */
+export const ATTEMPT_STUCK_MS = 60_000;
+/** How late past its due time the next attempt may be before liveness fails. */
+export const OVERDUE_GRACE_MS = 60_000;
+
+/** Options for {@linkcode createHealthHandler}. */
+export interface HealthHandlerOptions {
+  /** The refresher's current state. */
+  readonly state: () => RefreshState;
+  /** Epoch ms. Default `Date.now`. */
+  readonly now?: () => number;
+  /** Reported as `credential_helper_build_info{version}`. */
+  readonly version: string;
+}
+
+/** A verdict with a short plain-text reason. */
+export interface Verdict {
+  readonly ok: boolean;
+  readonly reason: string;
+}
+
+/** Liveness: the loop is making attempts on time. */
+export function liveness(state: RefreshState, now: number): Verdict {
+  if (state.attemptStartedAt !== undefined && now - state.attemptStartedAt > ATTEMPT_STUCK_MS) {
+    const seconds = Math.floor((now - state.attemptStartedAt) / 1000);
+    return { ok: false, reason: `refresh attempt stuck for ${seconds} s` };
+  }
+  if (state.nextAttemptAt !== undefined && now - state.nextAttemptAt > OVERDUE_GRACE_MS) {
+    const seconds = Math.floor((now - state.nextAttemptAt) / 1000);
+    return { ok: false, reason: `refresh loop wedged: next attempt overdue by ${seconds} s` };
+  }
+  return { ok: true, reason: "ok" };
+}
+
+/** Readiness: the files hold credentials that have not expired. */
+export function readiness(state: RefreshState, now: number): Verdict {
+  if (state.expiration === undefined) {
+    return { ok: false, reason: "no credentials written yet" };
+  }
+  if (state.expiration <= now) {
+    return {
+      ok: false,
+      reason: `credentials expired at ${new Date(state.expiration).toISOString()}`,
+    };
+  }
+  return { ok: true, reason: "ready" };
+}
+
+function seconds(ms: number | undefined): string {
+  return ms === undefined ? "0" : String(ms / 1000);
+}
+
+/** The Prometheus text exposition of `state`. */
+export function renderMetrics(state: RefreshState, now: number, version: string): string {
+  const metric = (name: string, type: string, help: string, samples: string[]) =>
+    `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${samples.join("\n")}\n`;
+  return [
+    metric("credential_helper_refresh_total", "counter", "Refresh attempts by result.", [
+      `credential_helper_refresh_total{result="success"} ${state.successes}`,
+      `credential_helper_refresh_total{result="failure"} ${state.failures}`,
+    ]),
+    metric(
+      "credential_helper_last_success_timestamp_seconds",
+      "gauge",
+      "Unix time of the last successful refresh; 0 before the first.",
+      [`credential_helper_last_success_timestamp_seconds ${seconds(state.lastSuccessAt)}`],
+    ),
+    metric(
+      "credential_helper_credentials_expiration_timestamp_seconds",
+      "gauge",
+      "Unix time at which the credentials in the files expire; 0 before the first write.",
+      [`credential_helper_credentials_expiration_timestamp_seconds ${seconds(state.expiration)}`],
+    ),
+    metric(
+      "credential_helper_ready",
+      "gauge",
+      "1 when the files hold unexpired credentials, else 0.",
+      [`credential_helper_ready ${readiness(state, now).ok ? 1 : 0}`],
+    ),
+    metric(
+      "credential_helper_consecutive_failures",
+      "gauge",
+      "Refresh attempts failed in a row since the last success.",
+      [`credential_helper_consecutive_failures ${state.consecutiveFailures}`],
+    ),
+    metric("credential_helper_build_info", "gauge", "Always 1; labelled with the version.", [
+      `credential_helper_build_info{version="${version}"} 1`,
+    ]),
+  ].join("");
+}
+
+const PLAIN = "text/plain; charset=utf-8";
+const PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8";
+
+/** Build the listener's request handler. */
+export function createHealthHandler(options: HealthHandlerOptions): (request: Request) => Response {
+  const now = options.now ?? Date.now;
+  return (request) => {
+    const path = new URL(request.url).pathname;
+    const route = path === "/healthz" || path === "/readyz" || path === "/metrics";
+    if (!route) return respond(request, 404, "not found\n", PLAIN);
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return respond(request, 405, "method not allowed\n", PLAIN, { Allow: "GET, HEAD" });
+    }
+    const state = options.state();
+    const at = now();
+    if (path === "/metrics") {
+      return respond(request, 200, renderMetrics(state, at, options.version), PROMETHEUS);
+    }
+    const verdict = path === "/healthz" ? liveness(state, at) : readiness(state, at);
+    return respond(request, verdict.ok ? 200 : 503, verdict.reason + "\n", PLAIN);
+  };
+}
+
+function respond(
+  request: Request,
+  status: number,
+  body: string,
+  contentType: string,
+  extra: Record<string, string> = {},
+): Response {
+  const headers = { "Content-Type": contentType, "Cache-Control": "no-store", ...extra };
+  return new Response(request.method === "HEAD" ? null : body, { status, headers });
+}

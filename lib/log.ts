@@ -1,0 +1,141 @@
+/**
+ * Leveled logger writing one line per event, as readable text or as JSON,
+ * with every registered secret replaced before the line leaves the process.
+ *
+ * @module
+ */
+
+/** Log levels, least to most severe. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+/** One of {@linkcode LOG_LEVELS}. */
+export type LogLevel = typeof LOG_LEVELS[number];
+/** Output formats. */
+export const LOG_FORMATS = ["text", "json"] as const;
+/** One of {@linkcode LOG_FORMATS}. */
+export type LogFormat = typeof LOG_FORMATS[number];
+
+/** Structured fields attached to an event. Values are rendered as strings or numbers. */
+export type LogFields = Record<string, string | number | boolean | undefined>;
+
+/** What replaces a secret in a log line. */
+export const REDACTED = "[REDACTED]";
+
+/** Options for {@linkcode Logger}. */
+export interface LoggerOptions {
+  /** Lowest level written. Default `"info"`. */
+  level?: LogLevel;
+  /** Line format. Default `"text"`. */
+  format?: LogFormat;
+  /** Receives each finished line, without its newline. Default: standard error. */
+  sink?: (line: string) => void;
+  /** Clock for timestamps. Default `Date.now`. */
+  now?: () => number;
+}
+
+// Short strings are never registered as secrets: replacing "a" everywhere
+// would mangle every line without protecting anything.
+const MIN_SECRET_LENGTH = 4;
+
+const encoder = new TextEncoder();
+
+function writeStderr(line: string): void {
+  Deno.stderr.writeSync(encoder.encode(line + "\n"));
+}
+
+/**
+ * A logger that never emits a registered secret.
+ *
+ * Secrets are registered with {@linkcode Logger.addSecret} as soon as they are
+ * known (the authorization token, each secret key and session token), and every
+ * rendered line is scrubbed of all of them, whatever field they hide in.
+ */
+export class Logger {
+  readonly #threshold: number;
+  readonly #format: LogFormat;
+  readonly #sink: (line: string) => void;
+  readonly #now: () => number;
+  #secrets: string[] = [];
+
+  /** Create a logger. */
+  constructor(options: LoggerOptions = {}) {
+    this.#threshold = LOG_LEVELS.indexOf(options.level ?? "info");
+    this.#format = options.format ?? "text";
+    this.#sink = options.sink ?? writeStderr;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Register a value that must never appear in output. Only the most recent
+   * few are kept, since older credentials are replaced and would otherwise
+   * accumulate for the life of the process.
+   */
+  addSecret(secret: string | undefined): void {
+    if (secret === undefined || secret.length < MIN_SECRET_LENGTH) return;
+    if (this.#secrets.includes(secret)) return;
+    this.#secrets.push(secret);
+    // Longest first, so a secret containing another is replaced whole.
+    this.#secrets.sort((a, b) => b.length - a.length);
+    if (this.#secrets.length > 16) this.#secrets = this.#secrets.slice(0, 16);
+  }
+
+  /** Log at debug level. */
+  debug(message: string, fields?: LogFields): void {
+    this.#emit("debug", message, fields);
+  }
+  /** Log at info level. */
+  info(message: string, fields?: LogFields): void {
+    this.#emit("info", message, fields);
+  }
+  /** Log at warn level. */
+  warn(message: string, fields?: LogFields): void {
+    this.#emit("warn", message, fields);
+  }
+  /** Log at error level. */
+  error(message: string, fields?: LogFields): void {
+    this.#emit("error", message, fields);
+  }
+
+  /** Replace every registered secret in `text`. */
+  redact(text: string): string {
+    let out = text;
+    for (const secret of this.#secrets) out = out.replaceAll(secret, REDACTED);
+    return out;
+  }
+
+  #emit(level: LogLevel, message: string, fields: LogFields = {}): void {
+    if (LOG_LEVELS.indexOf(level) < this.#threshold) return;
+    const time = new Date(this.#now()).toISOString();
+    const line = this.#format === "json"
+      ? renderJson(time, level, message, fields)
+      : renderText(time, level, message, fields);
+    this.#sink(this.redact(line));
+  }
+}
+
+function renderJson(time: string, level: LogLevel, message: string, fields: LogFields): string {
+  const record: Record<string, unknown> = { time, level, msg: message };
+  for (const [key, value] of Object.entries(fields)) {
+    if (value !== undefined) record[key] = value;
+  }
+  return JSON.stringify(record);
+}
+
+function renderText(time: string, level: LogLevel, message: string, fields: LogFields): string {
+  let line = `${time} ${level.toUpperCase().padEnd(5)} ${oneLine(message)}`;
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    line += ` ${key}=${quoteIfNeeded(oneLine(String(value)))}`;
+  }
+  return line;
+}
+
+// A log event is exactly one line, even when an error message from the
+// endpoint carries newlines or terminal escapes.
+function oneLine(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]+/g, " ");
+}
+
+function quoteIfNeeded(value: string): string {
+  return value === "" || /[\s"=]/.test(value) ? JSON.stringify(value) : value;
+}
