@@ -341,6 +341,9 @@ export function errorDetail(body: unknown): string | undefined {
 function toEndpointError(error: unknown, signal: AbortSignal): EndpointError {
   if (error instanceof EndpointError) return error;
   if (signal.aborted && signal.reason instanceof EndpointError) return signal.reason;
-  const message = error instanceof Error ? error.message : String(error);
+  // fetch says only "fetch failed"; the reason (refused, reset, DNS) is in its cause.
+  let reason: unknown = error;
+  while (reason instanceof Error && reason.cause instanceof Error) reason = reason.cause;
+  const message = reason instanceof Error ? reason.message : String(reason);
   return new EndpointError("network", `request failed: ${message}`, { cause: error });
 }

@@ -221,7 +221,7 @@ export function startFakeEndpoint(options: FakeEndpointOptions = {}): FakeEndpoi
 // `reset`, fails mid-body so the connection is cut.
 function dripStream(signal: AbortSignal, everyMs: number, reset: boolean): ReadableStream<Uint8Array> {
   let sent = 0;
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   return new ReadableStream({
     pull(controller) {
       return new Promise((resolve) => {

@@ -1,0 +1,236 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  denoFileSystem,
+  type FileSystem,
+  FileWriteError,
+  replaceFile,
+  sweepTempFiles,
+  TEMP_PREFIX,
+  type WritableFile,
+} from "../lib/atomic_file.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (path: string) => Deno.readTextFile(path);
+const mode = async (path: string) => (await Deno.stat(path)).mode! & 0o777;
+
+async function tempDir(): Promise<string> {
+  return await Deno.makeTempDir({ prefix: "atomic-test-" });
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  return names.sort();
+}
+
+function enospc(): Error {
+  return new Error("No space left on device (os error 28)");
+}
+
+/**
+ * A disk with `budget` free bytes: writing over a file's existing bytes needs
+ * no new space, as on a real file system; growing a file past them does.
+ */
+function fullDiskFs(budget: number): FileSystem {
+  const limit = (file: WritableFile, allocated: number): WritableFile => {
+    let position = 0;
+    return {
+      ...file,
+      seek: async (offset) => {
+        position = offset;
+        await file.seek(offset);
+      },
+      write: async (data) => {
+        const free = allocated - position + budget;
+        if (free <= 0) throw enospc();
+        const slice = data.subarray(0, Math.min(data.byteLength, free));
+        const grown = Math.max(0, position + slice.byteLength - allocated);
+        budget -= grown;
+        allocated += grown;
+        position += slice.byteLength;
+        return await file.write(slice);
+      },
+    };
+  };
+  return {
+    ...denoFileSystem,
+    createNew: async (path, m) => limit(await denoFileSystem.createNew(path, m), 0),
+    openExisting: async (path) =>
+      limit(await denoFileSystem.openExisting(path), (await Deno.stat(path)).size),
+  };
+}
+
+Deno.test("replaceFile() creates missing directories with 0700 and the file with its mode", async () => {
+  const dir = await tempDir();
+  const path = join(dir, "a", "b", "credentials");
+  assert.equal(await replaceFile(path, bytes("hello\n"), { mode: 0o640 }), "written");
+  assert.equal(await text(path), "hello\n");
+  assert.equal(await mode(path), 0o640);
+  assert.equal(await mode(join(dir, "a")), 0o700);
+  assert.equal(await mode(join(dir, "a", "b")), 0o700);
+  assert.deepEqual(await listDir(join(dir, "a", "b")), ["credentials"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("replaceFile() leaves an existing directory's mode alone", async () => {
+  const dir = await tempDir();
+  await Deno.chmod(dir, 0o750);
+  await replaceFile(join(dir, "credentials"), bytes("x"));
+  assert.equal(await mode(dir), 0o750);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("replaceFile() skips unchanged content, keeping inode and mtime", async () => {
+  for (const writeMode of ["atomic", "inplace"] as const) {
+    const dir = await tempDir();
+    const path = join(dir, "credentials");
+    await replaceFile(path, bytes("same"), { writeMode });
+    const before = await Deno.stat(path);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await replaceFile(path, bytes("same"), { writeMode }), "unchanged");
+    const after = await Deno.stat(path);
+    assert.equal(after.ino, before.ino);
+    assert.equal(after.mtime?.getTime(), before.mtime?.getTime());
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("replaceFile() fixes only the mode when the content is unchanged", async () => {
+  const dir = await tempDir();
+  const path = join(dir, "credentials");
+  await Deno.writeTextFile(path, "same", { mode: 0o644 });
+  await Deno.chmod(path, 0o644);
+  assert.equal(await replaceFile(path, bytes("same"), { mode: 0o600 }), "mode-changed");
+  assert.equal(await mode(path), 0o600);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("replaceFile() atomic mode swaps the inode; inplace keeps it", async () => {
+  const dir = await tempDir();
+  const path = join(dir, "credentials");
+  await replaceFile(path, bytes("one"));
+  const first = (await Deno.stat(path)).ino;
+  await replaceFile(path, bytes("two"), { writeMode: "atomic" });
+  const second = (await Deno.stat(path)).ino;
+  assert.notEqual(second, first);
+  await replaceFile(path, bytes("three, longer"), { writeMode: "inplace" });
+  assert.equal((await Deno.stat(path)).ino, second);
+  assert.equal(await text(path), "three, longer");
+  await replaceFile(path, bytes("4"), { writeMode: "inplace" });
+  assert.equal(await text(path), "4");
+  assert.deepEqual(await listDir(dir), ["credentials"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("replaceFile() inplace narrows a too-wide mode", async () => {
+  const dir = await tempDir();
+  const path = join(dir, "credentials");
+  await Deno.writeTextFile(path, "old");
+  await Deno.chmod(path, 0o666);
+  await replaceFile(path, bytes("new secret"), { writeMode: "inplace", mode: 0o600 });
+  assert.equal(await mode(path), 0o600);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("replaceFile() on a full disk keeps the old file and leaves no temp file", async () => {
+  for (const writeMode of ["atomic", "inplace"] as const) {
+    const dir = await tempDir();
+    const path = join(dir, "credentials");
+    await Deno.writeTextFile(path, "old content\n");
+    await Deno.chmod(path, 0o600);
+    await assert.rejects(
+      replaceFile(path, bytes("new content that is longer\n"), { writeMode, fs: fullDiskFs(5) }),
+      (error: unknown) => {
+        assert.ok(error instanceof FileWriteError);
+        assert.equal(error.message, `cannot write "${path}": No space left on device (os error 28)`);
+        return true;
+      },
+    );
+    assert.equal(await text(path), "old content\n", writeMode);
+    assert.deepEqual(await listDir(dir), ["credentials"], writeMode);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("replaceFile() keeps the old file when the rename fails", async () => {
+  const dir = await tempDir();
+  const path = join(dir, "credentials");
+  await Deno.writeTextFile(path, "old");
+  const fs: FileSystem = {
+    ...denoFileSystem,
+    rename: () => Promise.reject(new Error("Read-only file system (os error 30)")),
+  };
+  await assert.rejects(replaceFile(path, bytes("new"), { fs }), /Read-only file system/);
+  assert.equal(await text(path), "old");
+  assert.deepEqual(await listDir(dir), ["credentials"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("replaceFile() refuses a symlinked target and leaves link and target alone", async () => {
+  const dir = await tempDir();
+  const elsewhere = join(dir, "elsewhere");
+  const path = join(dir, "credentials");
+  await Deno.writeTextFile(elsewhere, "not yours");
+  await Deno.symlink(elsewhere, path);
+  for (const writeMode of ["atomic", "inplace"] as const) {
+    await assert.rejects(
+      replaceFile(path, bytes("secret"), { writeMode }),
+      new RegExp(`cannot write "${path}": it is a symlink; refusing to replace it`),
+    );
+  }
+  assert.equal(await text(elsewhere), "not yours");
+  assert.ok((await Deno.lstat(path)).isSymlink);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("replaceFile() does not follow a symlink planted at the temp path", async () => {
+  const dir = await tempDir();
+  const victim = join(dir, "victim");
+  const path = join(dir, "credentials");
+  await Deno.writeTextFile(victim, "victim");
+  await Deno.symlink(victim, join(dir, `${TEMP_PREFIX}credentials.fixed`));
+  await assert.rejects(
+    replaceFile(path, bytes("secret"), { randomSuffix: () => "fixed" }),
+    /cannot create temp file: .*exists/i,
+  );
+  assert.equal(await text(victim), "victim");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("replaceFile() fails cleanly when the target is a directory", async () => {
+  const dir = await tempDir();
+  const path = join(dir, "credentials");
+  await Deno.mkdir(path);
+  await assert.rejects(replaceFile(path, bytes("x")), /it is not a regular file/);
+  assert.deepEqual(await listDir(dir), ["credentials"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("replaceFile() reports a parent that cannot be created", async () => {
+  const dir = await tempDir();
+  await Deno.writeTextFile(join(dir, "file"), "");
+  const path = join(dir, "file", "sub", "credentials");
+  await assert.rejects(replaceFile(path, bytes("x")), /cannot create directory: /);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("sweepTempFiles() removes only our leftovers for the given targets", async () => {
+  const dir = await tempDir();
+  const names = [
+    "credentials",
+    `${TEMP_PREFIX}credentials.abc`,
+    `${TEMP_PREFIX}config.def`,
+    `${TEMP_PREFIX}other.ghi`,
+    ".credentials.swp",
+  ];
+  for (const name of names) await Deno.writeTextFile(join(dir, name), "");
+  const removed = await sweepTempFiles([join(dir, "credentials"), join(dir, "config")]);
+  assert.deepEqual(removed.sort(), [
+    join(dir, `${TEMP_PREFIX}config.def`),
+    join(dir, `${TEMP_PREFIX}credentials.abc`),
+  ]);
+  assert.deepEqual(await listDir(dir), [`${TEMP_PREFIX}other.ghi`, ".credentials.swp", "credentials"].sort());
+  assert.deepEqual(await sweepTempFiles([join(dir, "missing", "credentials")]), []);
+  await Deno.remove(dir, { recursive: true });
+});

@@ -1,0 +1,220 @@
+import assert from "node:assert/strict";
+import { ConfigError, helpText, parseConfig, VARIABLES } from "../lib/config.ts";
+
+const env = (vars: Record<string, string>) => (name: string) => vars[name];
+const HOME = { HOME: "/home/app" };
+
+function configError(vars: Record<string, string>, args: string[] = []): string {
+  try {
+    parseConfig(env({ ...HOME, ...vars }), { args });
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${error}`);
+    return error.message;
+  }
+  assert.fail(`expected ${JSON.stringify(vars)} to be rejected`);
+}
+
+Deno.test("parseConfig() applies every documented default", () => {
+  const config = parseConfig(env(HOME));
+  assert.equal(config.command, "run");
+  assert.equal(config.endpoint.href, "http://localhost:8080/creds");
+  assert.deepEqual(config.authorization, { kind: "none" });
+  assert.equal(config.refreshIntervalSeconds, 900);
+  assert.equal(config.refreshBeforeExpirySeconds, 300);
+  assert.equal(config.region, "us-east-2");
+  assert.equal(config.output, undefined);
+  assert.equal(config.profile, "default");
+  assert.equal(config.credentialsFile, "/home/app/.aws/credentials");
+  assert.equal(config.configFile, "/home/app/.aws/config");
+  assert.equal(config.listenPort, 3000);
+  assert.equal(config.listenAddress, "0.0.0.0");
+  assert.equal(config.fileMode, 0o600);
+  assert.equal(config.writeMode, "atomic");
+  assert.equal(config.allowInsecureEndpoint, false);
+  assert.equal(config.logLevel, "info");
+  assert.equal(config.logFormat, "text");
+  assert.ok(Object.isFrozen(config));
+});
+
+Deno.test("parseConfig() reads every variable", () => {
+  const config = parseConfig(env({
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: "https://creds.example.com/v1",
+    AWS_CONTAINER_AUTHORIZATION_TOKEN: "tok",
+    AWS_REFRESH_INTERVAL: "60",
+    REFRESH_BEFORE_EXPIRY: "0",
+    AWS_REGION: "eu-west-1",
+    AWS_DEFAULT_REGION: "ap-south-1",
+    AWS_DEFAULT_OUTPUT: "json",
+    AWS_PROFILE: "app.role-1",
+    AWS_SHARED_CREDENTIALS_FILE: "/shared/creds",
+    AWS_CONFIG_FILE: "/shared/conf",
+    LISTEN_PORT: ":9000",
+    LISTEN_ADDRESS: "127.0.0.1",
+    CREDENTIALS_FILE_MODE: "0640",
+    WRITE_MODE: "inplace",
+    LOG_LEVEL: "debug",
+    LOG_FORMAT: "json",
+  }));
+  assert.equal(config.endpoint.href, "https://creds.example.com/v1");
+  assert.deepEqual(config.authorization, { kind: "value", token: "tok" });
+  assert.equal(config.refreshIntervalSeconds, 60);
+  assert.equal(config.refreshBeforeExpirySeconds, 0);
+  assert.equal(config.region, "eu-west-1");
+  assert.equal(config.output, "json");
+  assert.equal(config.profile, "app.role-1");
+  assert.equal(config.credentialsFile, "/shared/creds");
+  assert.equal(config.configFile, "/shared/conf");
+  assert.equal(config.listenPort, 9000);
+  assert.equal(config.listenAddress, "127.0.0.1");
+  assert.equal(config.fileMode, 0o640);
+  assert.equal(config.writeMode, "inplace");
+  assert.equal(config.logLevel, "debug");
+  assert.equal(config.logFormat, "json");
+});
+
+Deno.test("parseConfig() lets RELATIVE_URI win over FULL_URI, as the AWS spec says", () => {
+  const config = parseConfig(env({
+    ...HOME,
+    AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: "/v2/credentials/abc",
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://localhost:8080/creds",
+  }));
+  assert.equal(config.endpoint.href, "http://169.254.170.2/v2/credentials/abc");
+});
+
+Deno.test("parseConfig() lets the token file win over the token", () => {
+  const config = parseConfig(env({
+    ...HOME,
+    AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: "/var/run/token",
+    AWS_CONTAINER_AUTHORIZATION_TOKEN: "inline",
+  }));
+  assert.deepEqual(config.authorization, { kind: "file", path: "/var/run/token" });
+});
+
+Deno.test("parseConfig() uses AWS_DEFAULT_REGION when AWS_REGION is unset", () => {
+  assert.equal(parseConfig(env({ ...HOME, AWS_DEFAULT_REGION: "us-west-2" })).region, "us-west-2");
+});
+
+Deno.test("parseConfig() accepts the AWS SDK plain-http allow-list", () => {
+  for (
+    const uri of [
+      "http://127.0.0.1:8080/creds",
+      "http://127.10.0.3/creds",
+      "http://localhost/creds",
+      "http://[::1]:8080/creds",
+      "http://169.254.170.2/v2/credentials",
+      "http://169.254.170.23/v1/credentials",
+      "http://[fd00:ec2::23]/v1/credentials",
+    ]
+  ) {
+    assert.equal(
+      parseConfig(env({ ...HOME, AWS_CONTAINER_CREDENTIALS_FULL_URI: uri })).endpoint.href,
+      new URL(uri).href,
+    );
+  }
+});
+
+Deno.test("parseConfig() rejects each bad value with one line naming variable, value and rule", () => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [
+      { AWS_REFRESH_INTERVAL: "0" },
+      'AWS_REFRESH_INTERVAL must be a whole number of seconds from 1 to 604800, got "0"',
+    ],
+    [{ AWS_REFRESH_INTERVAL: "-5" }, 'got "-5"'],
+    [{ AWS_REFRESH_INTERVAL: "abc" }, 'got "abc"'],
+    [{ AWS_REFRESH_INTERVAL: "1.5" }, 'got "1.5"'],
+    [{ AWS_REFRESH_INTERVAL: "99999999999999999999" }, 'got "99999999999999999999"'],
+    [{ REFRESH_BEFORE_EXPIRY: "-1" }, 'REFRESH_BEFORE_EXPIRY must be a whole number'],
+    [{ LISTEN_PORT: "99999" }, 'LISTEN_PORT must be a port from 1 to 65535, as 3000 or :3000, got "99999"'],
+    [{ LISTEN_PORT: "abc" }, 'LISTEN_PORT must be a port from 1 to 65535, as 3000 or :3000, got "abc"'],
+    [{ LISTEN_PORT: "0" }, 'got "0"'],
+    [
+      { AWS_CONTAINER_CREDENTIALS_FULL_URI: "not a uri" },
+      'AWS_CONTAINER_CREDENTIALS_FULL_URI must be an absolute http or https URI, got "not a uri"',
+    ],
+    [
+      { AWS_CONTAINER_CREDENTIALS_FULL_URI: "ftp://localhost/creds" },
+      'AWS_CONTAINER_CREDENTIALS_FULL_URI is not allowed: scheme must be http or https, got "ftp"',
+    ],
+    [
+      { AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://10.0.0.5:8080/creds" },
+      'AWS_CONTAINER_CREDENTIALS_FULL_URI is not allowed: plain http is only allowed to loopback',
+    ],
+    [
+      { AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://user:pw@localhost/creds" },
+      "user information in the URI is not allowed",
+    ],
+    [
+      { CREDENTIALS_FILE_MODE: "600x" },
+      'CREDENTIALS_FILE_MODE must be an octal mode such as 0600 or 0640, got "600x"',
+    ],
+    [{ CREDENTIALS_FILE_MODE: "-0600" }, 'got "-0600"'],
+    [{ CREDENTIALS_FILE_MODE: "0666" }, 'got "0666"'],
+    [{ CREDENTIALS_FILE_MODE: "0400" }, 'got "0400"'],
+    [{ CREDENTIALS_FILE_MODE: "0755" }, 'got "0755"'],
+    [{ WRITE_MODE: "copy" }, 'WRITE_MODE must be atomic or inplace, got "copy"'],
+    [{ AWS_PROFILE: "bad profile" }, 'AWS_PROFILE must be 1 to 64 characters'],
+    [{ AWS_PROFILE: "pröfile" }, 'got "pröfile"'],
+    [{ AWS_PROFILE: "a]b" }, 'got "a]b"'],
+    [{ AWS_PROFILE: "x".repeat(65) }, "AWS_PROFILE must be"],
+    [{ AWS_REGION: "Mars" }, 'AWS_REGION must be a region name such as us-east-2, got "Mars"'],
+    [{ AWS_DEFAULT_OUTPUT: "xml" }, 'AWS_DEFAULT_OUTPUT must be json, text, table, yaml, yaml-stream, got "xml"'],
+    [{ ALLOW_INSECURE_ENDPOINT: "maybe" }, 'ALLOW_INSECURE_ENDPOINT must be true or false, got "maybe"'],
+    [{ LOG_LEVEL: "trace" }, 'LOG_LEVEL must be debug or info or warn or error, got "trace"'],
+    [{ LOG_FORMAT: "xml" }, 'LOG_FORMAT must be text or json, got "xml"'],
+    [{ LISTEN_ADDRESS: "example.com" }, 'LISTEN_ADDRESS must be an IPv4 or IPv6 address'],
+    [
+      { AWS_SHARED_CREDENTIALS_FILE: "/x/same", AWS_CONFIG_FILE: "/x/same" },
+      "AWS_CONFIG_FILE must be a path other than AWS_SHARED_CREDENTIALS_FILE",
+    ],
+  ];
+  for (const [vars, expected] of cases) {
+    const message = configError(vars);
+    assert.ok(message.includes(expected), `${JSON.stringify(vars)}: ${message}`);
+    assert.ok(!message.includes("\n"), message);
+  }
+});
+
+Deno.test("parseConfig() permits an insecure host only with ALLOW_INSECURE_ENDPOINT=true", () => {
+  const config = parseConfig(env({
+    ...HOME,
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://10.0.0.5:8080/creds",
+    ALLOW_INSECURE_ENDPOINT: "true",
+  }));
+  assert.equal(config.endpoint.hostname, "10.0.0.5");
+});
+
+Deno.test("parseConfig() never echoes a malformed authorization token", () => {
+  const message = configError({ AWS_CONTAINER_AUTHORIZATION_TOKEN: "secret\r\nX-Evil: 1" });
+  assert.equal(
+    message,
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN must not contain line breaks or control characters",
+  );
+});
+
+Deno.test("parseConfig() requires HOME only when a file path is left to default", () => {
+  assert.throws(() => parseConfig(env({})), /HOME is not set/);
+  const config = parseConfig(env({ AWS_SHARED_CREDENTIALS_FILE: "/a", AWS_CONFIG_FILE: "/b" }));
+  assert.equal(config.credentialsFile, "/a");
+});
+
+Deno.test("parseConfig() reads the command and its flags", () => {
+  assert.equal(parseConfig(env(HOME), { args: ["once"] }).command, "once");
+  assert.equal(parseConfig(env(HOME), { args: ["run"] }).command, "run");
+  assert.equal(parseConfig(env(HOME), { args: ["--help"] }).command, "help");
+  assert.equal(parseConfig(env(HOME), { args: ["--version"] }).command, "version");
+  const probe = parseConfig(env(HOME), { args: ["healthcheck", "--wait", "30"] });
+  assert.equal(probe.command, "healthcheck");
+  assert.equal(probe.healthcheckWaitSeconds, 30);
+  assert.match(configError({}, ["frobnicate"]), /unknown command "frobnicate"/);
+  assert.match(configError({}, ["--bogus"]), /bad command line/);
+  assert.match(configError({}, ["once", "--wait", "3"]), /--wait is only valid/);
+});
+
+Deno.test("helpText() lists every variable with its default", () => {
+  const help = helpText();
+  for (const variable of VARIABLES) {
+    const line = help.split("\n").find((l) => l.trimStart().startsWith(variable.name + " "));
+    assert.ok(line !== undefined, `${variable.name} missing from --help`);
+    assert.ok(line.endsWith(`[${variable.default}]`), line);
+  }
+});
