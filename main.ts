@@ -6,7 +6,7 @@
  */
 
 import { sweepTempFiles } from "./lib/atomic_file.ts";
-import { type Config, ConfigError, helpText, parseConfig } from "./lib/config.ts";
+import { type Config, ConfigError, helpText, parseCommandLine, parseConfig } from "./lib/config.ts";
 import { EndpointClient } from "./lib/endpoint.ts";
 import { createHealthHandler } from "./lib/health.ts";
 import { Logger } from "./lib/log.ts";
@@ -29,6 +29,15 @@ const SHUTDOWN_DEADLINE_MS = 2000;
 export async function main(args: readonly string[]): Promise<number> {
   let config: Config;
   try {
+    const { command } = parseCommandLine(args);
+    if (command === "help") {
+      console.log(helpText());
+      return EXIT_OK;
+    }
+    if (command === "version") {
+      console.log(`credential-helper ${VERSION}`);
+      return EXIT_OK;
+    }
     config = parseConfig((name) => Deno.env.get(name), { args });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
@@ -37,11 +46,8 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   switch (config.command) {
     case "help":
-      console.log(helpText());
-      return EXIT_OK;
     case "version":
-      console.log(`credential-helper ${VERSION}`);
-      return EXIT_OK;
+      return EXIT_OK; // handled above
     case "healthcheck":
       return await healthcheck(config);
     case "once":

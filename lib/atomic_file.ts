@@ -267,9 +267,13 @@ async function replaceAtomically(
     await fs.syncDirectory(directory);
   } catch (error) {
     // The new file is in place; only its durability across a power cut is in doubt.
-    throw new FileWriteError(path, `written, but fsync of the directory failed: ${reasonOf(error)}`, {
-      cause: error,
-    });
+    throw new FileWriteError(
+      path,
+      `written, but fsync of the directory failed: ${reasonOf(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 

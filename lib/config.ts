@@ -244,10 +244,19 @@ export function parseConfig(env: Env, options: ParseConfigOptions = {}): Config 
   });
 }
 
-function parseCommandLine(args: readonly string[]): {
-  command: Command;
-  healthcheckWaitSeconds: number;
-} {
+/** The command line, parsed. */
+export interface CommandLine {
+  readonly command: Command;
+  readonly healthcheckWaitSeconds: number;
+}
+
+/**
+ * Parse the command line alone, so `--help` and `--version` work whatever
+ * the environment holds.
+ *
+ * @throws {ConfigError} on an unknown command or flag
+ */
+export function parseCommandLine(args: readonly string[]): CommandLine {
   let parsed;
   try {
     parsed = parseArgs({

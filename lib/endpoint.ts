@@ -221,7 +221,10 @@ export class EndpointClient {
       try {
         next = new URL(location, url);
       } catch {
-        throw new EndpointError("redirect", `HTTP ${response.status} redirect to an unparseable location`);
+        throw new EndpointError(
+          "redirect",
+          `HTTP ${response.status} redirect to an unparseable location`,
+        );
       }
       if (next.origin !== this.#url.origin) {
         throw new EndpointError(
@@ -297,7 +300,9 @@ export class EndpointClient {
       const looksHtml = /^\s*</.test(text);
       throw new EndpointError(
         "not-json",
-        `HTTP ${status} body is not JSON${looksHtml ? " (looks like HTML)" : ""} (${bytes.byteLength} bytes)`,
+        `HTTP ${status} body is not JSON${
+          looksHtml ? " (looks like HTML)" : ""
+        } (${bytes.byteLength} bytes)`,
       );
     }
     if (body !== null && typeof body === "object") {

@@ -121,7 +121,7 @@ function renderJson(time: string, level: LogLevel, message: string, fields: LogF
 }
 
 function renderText(time: string, level: LogLevel, message: string, fields: LogFields): string {
-  let line = `${time} ${level.toUpperCase().padEnd(5)} ${oneLine(message)}`;
+  let line = `${time} ${level.toUpperCase()} ${oneLine(message)}`;
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
     line += ` ${key}=${quoteIfNeeded(oneLine(String(value)))}`;

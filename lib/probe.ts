@@ -23,7 +23,11 @@ export type ProbeResult = { ready: true } | { ready: false; reason: string };
 /** The address to probe for a listener bound to `listenAddress`. */
 export function probeUrl(listenAddress: string, port: number): URL {
   const wildcard = listenAddress === "0.0.0.0" || listenAddress === "::";
-  const host = wildcard ? "127.0.0.1" : listenAddress.includes(":") ? `[${listenAddress}]` : listenAddress;
+  const host = wildcard
+    ? "127.0.0.1"
+    : listenAddress.includes(":")
+    ? `[${listenAddress}]`
+    : listenAddress;
   return new URL(`http://${host}:${port}/readyz`);
 }
 

@@ -143,7 +143,10 @@ Deno.test("replaceFile() on a full disk keeps the old file and leaves no temp fi
       replaceFile(path, bytes("new content that is longer\n"), { writeMode, fs: fullDiskFs(5) }),
       (error: unknown) => {
         assert.ok(error instanceof FileWriteError);
-        assert.equal(error.message, `cannot write "${path}": No space left on device (os error 28)`);
+        assert.equal(
+          error.message,
+          `cannot write "${path}": No space left on device (os error 28)`,
+        );
         return true;
       },
     );
@@ -230,7 +233,10 @@ Deno.test("sweepTempFiles() removes only our leftovers for the given targets", a
     join(dir, `${TEMP_PREFIX}config.def`),
     join(dir, `${TEMP_PREFIX}credentials.abc`),
   ]);
-  assert.deepEqual(await listDir(dir), [`${TEMP_PREFIX}other.ghi`, ".credentials.swp", "credentials"].sort());
+  assert.deepEqual(
+    await listDir(dir),
+    [`${TEMP_PREFIX}other.ghi`, ".credentials.swp", "credentials"].sort(),
+  );
   assert.deepEqual(await sweepTempFiles([join(dir, "missing", "credentials")]), []);
   await Deno.remove(dir, { recursive: true });
 });

@@ -123,9 +123,15 @@ Deno.test("parseConfig() rejects each bad value with one line naming variable, v
     [{ AWS_REFRESH_INTERVAL: "abc" }, 'got "abc"'],
     [{ AWS_REFRESH_INTERVAL: "1.5" }, 'got "1.5"'],
     [{ AWS_REFRESH_INTERVAL: "99999999999999999999" }, 'got "99999999999999999999"'],
-    [{ REFRESH_BEFORE_EXPIRY: "-1" }, 'REFRESH_BEFORE_EXPIRY must be a whole number'],
-    [{ LISTEN_PORT: "99999" }, 'LISTEN_PORT must be a port from 1 to 65535, as 3000 or :3000, got "99999"'],
-    [{ LISTEN_PORT: "abc" }, 'LISTEN_PORT must be a port from 1 to 65535, as 3000 or :3000, got "abc"'],
+    [{ REFRESH_BEFORE_EXPIRY: "-1" }, "REFRESH_BEFORE_EXPIRY must be a whole number"],
+    [
+      { LISTEN_PORT: "99999" },
+      'LISTEN_PORT must be a port from 1 to 65535, as 3000 or :3000, got "99999"',
+    ],
+    [
+      { LISTEN_PORT: "abc" },
+      'LISTEN_PORT must be a port from 1 to 65535, as 3000 or :3000, got "abc"',
+    ],
     [{ LISTEN_PORT: "0" }, 'got "0"'],
     [
       { AWS_CONTAINER_CREDENTIALS_FULL_URI: "not a uri" },
@@ -137,7 +143,7 @@ Deno.test("parseConfig() rejects each bad value with one line naming variable, v
     ],
     [
       { AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://10.0.0.5:8080/creds" },
-      'AWS_CONTAINER_CREDENTIALS_FULL_URI is not allowed: plain http is only allowed to loopback',
+      "AWS_CONTAINER_CREDENTIALS_FULL_URI is not allowed: plain http is only allowed to loopback",
     ],
     [
       { AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://user:pw@localhost/creds" },
@@ -152,16 +158,22 @@ Deno.test("parseConfig() rejects each bad value with one line naming variable, v
     [{ CREDENTIALS_FILE_MODE: "0400" }, 'got "0400"'],
     [{ CREDENTIALS_FILE_MODE: "0755" }, 'got "0755"'],
     [{ WRITE_MODE: "copy" }, 'WRITE_MODE must be atomic or inplace, got "copy"'],
-    [{ AWS_PROFILE: "bad profile" }, 'AWS_PROFILE must be 1 to 64 characters'],
+    [{ AWS_PROFILE: "bad profile" }, "AWS_PROFILE must be 1 to 64 characters"],
     [{ AWS_PROFILE: "pröfile" }, 'got "pröfile"'],
     [{ AWS_PROFILE: "a]b" }, 'got "a]b"'],
     [{ AWS_PROFILE: "x".repeat(65) }, "AWS_PROFILE must be"],
     [{ AWS_REGION: "Mars" }, 'AWS_REGION must be a region name such as us-east-2, got "Mars"'],
-    [{ AWS_DEFAULT_OUTPUT: "xml" }, 'AWS_DEFAULT_OUTPUT must be json, text, table, yaml, yaml-stream, got "xml"'],
-    [{ ALLOW_INSECURE_ENDPOINT: "maybe" }, 'ALLOW_INSECURE_ENDPOINT must be true or false, got "maybe"'],
+    [
+      { AWS_DEFAULT_OUTPUT: "xml" },
+      'AWS_DEFAULT_OUTPUT must be json, text, table, yaml, yaml-stream, got "xml"',
+    ],
+    [
+      { ALLOW_INSECURE_ENDPOINT: "maybe" },
+      'ALLOW_INSECURE_ENDPOINT must be true or false, got "maybe"',
+    ],
     [{ LOG_LEVEL: "trace" }, 'LOG_LEVEL must be debug or info or warn or error, got "trace"'],
     [{ LOG_FORMAT: "xml" }, 'LOG_FORMAT must be text or json, got "xml"'],
-    [{ LISTEN_ADDRESS: "example.com" }, 'LISTEN_ADDRESS must be an IPv4 or IPv6 address'],
+    [{ LISTEN_ADDRESS: "example.com" }, "LISTEN_ADDRESS must be an IPv4 or IPv6 address"],
     [
       { AWS_SHARED_CREDENTIALS_FILE: "/x/same", AWS_CONFIG_FILE: "/x/same" },
       "AWS_CONFIG_FILE must be a path other than AWS_SHARED_CREDENTIALS_FILE",

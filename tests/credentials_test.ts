@@ -26,7 +26,10 @@ Deno.test("parseCredentials() returns the four fields of a good body", () => {
 });
 
 Deno.test("parseCredentials() keeps a 12-digit AccountId and ignores an empty one", () => {
-  assert.equal(parseCredentials({ ...GOOD, AccountId: "123456789012" }, NOW).accountId, "123456789012");
+  assert.equal(
+    parseCredentials({ ...GOOD, AccountId: "123456789012" }, NOW).accountId,
+    "123456789012",
+  );
   assert.equal(parseCredentials({ ...GOOD, AccountId: "" }, NOW).accountId, undefined);
   assert.throws(() => parseCredentials({ ...GOOD, AccountId: "12ab" }, NOW), /AccountId/);
 });
@@ -40,11 +43,26 @@ Deno.test("parseCredentials() rejects every malformed body with a message that n
     [{ ...GOOD, AccessKeyId: null }, "response has no AccessKeyId"],
     [{ ...GOOD, SecretAccessKey: "" }, "response field SecretAccessKey is empty"],
     [{ ...GOOD, Token: 42 }, "response field Token is not a string"],
-    [{ ...GOOD, Token: "a\nb" }, "response field Token has control characters or surrounding blanks"],
-    [{ ...GOOD, SecretAccessKey: " padded" }, "response field SecretAccessKey has control characters or surrounding blanks"],
-    [{ ...GOOD, Expiration: "tomorrow" }, 'response field Expiration is not an RFC 3339 timestamp: "tomorrow"'],
-    [{ ...GOOD, Expiration: "2026-11-26T11:59:59Z" }, "credentials already expired at 2026-11-26T11:59:59.000Z"],
-    [{ ...GOOD, Expiration: "2026-11-26T12:00:00Z" }, "credentials already expired at 2026-11-26T12:00:00.000Z"],
+    [
+      { ...GOOD, Token: "a\nb" },
+      "response field Token has control characters or surrounding blanks",
+    ],
+    [
+      { ...GOOD, SecretAccessKey: " padded" },
+      "response field SecretAccessKey has control characters or surrounding blanks",
+    ],
+    [
+      { ...GOOD, Expiration: "tomorrow" },
+      'response field Expiration is not an RFC 3339 timestamp: "tomorrow"',
+    ],
+    [
+      { ...GOOD, Expiration: "2026-11-26T11:59:59Z" },
+      "credentials already expired at 2026-11-26T11:59:59.000Z",
+    ],
+    [
+      { ...GOOD, Expiration: "2026-11-26T12:00:00Z" },
+      "credentials already expired at 2026-11-26T12:00:00.000Z",
+    ],
   ];
   for (const [body, message] of cases) {
     assert.throws(() => parseCredentials(body, NOW), (error: unknown) => {
@@ -57,9 +75,20 @@ Deno.test("parseCredentials() rejects every malformed body with a message that n
 });
 
 Deno.test("parseRfc3339() accepts offsets and fractions and rejects other date formats", () => {
-  assert.equal(parseRfc3339("2026-11-26T13:00:00.123+02:00").toISOString(), "2026-11-26T11:00:00.123Z");
+  assert.equal(
+    parseRfc3339("2026-11-26T13:00:00.123+02:00").toISOString(),
+    "2026-11-26T11:00:00.123Z",
+  );
   assert.equal(parseRfc3339("2026-11-26 13:00:00z").toISOString(), "2026-11-26T13:00:00.000Z");
-  for (const bad of ["2026-11-26", "2026-11-26T13:00:00", "Thu, 26 Nov 2026 13:00:00 GMT", "1764158400", "2026-13-01T00:00:00Z"]) {
+  for (
+    const bad of [
+      "2026-11-26",
+      "2026-11-26T13:00:00",
+      "Thu, 26 Nov 2026 13:00:00 GMT",
+      "1764158400",
+      "2026-13-01T00:00:00Z",
+    ]
+  ) {
     assert.throws(() => parseRfc3339(bad), SyntaxError, bad);
   }
 });

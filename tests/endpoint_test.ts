@@ -127,7 +127,9 @@ Deno.test("EndpointClient stops reading past the body cap", async () => {
   await withServer(
     () => new Response("x".repeat(2048), { headers: { "content-length": "2048" } }),
     async (url) => {
-      const error = await failure(new EndpointClient(url, { maxBodyBytes: 1024 }).fetchCredentials());
+      const error = await failure(
+        new EndpointClient(url, { maxBodyBytes: 1024 }).fetchCredentials(),
+      );
       assert.equal(error.message, "HTTP 200 body of 2048 bytes exceeds the 1024-byte cap");
     },
   );
@@ -168,8 +170,16 @@ Deno.test("EndpointClient reports each bad response in one safe line", async () 
   const fake = startFakeEndpoint();
   const client = new EndpointClient(new URL(fake.url), { totalTimeoutMs: 3000 });
   const expected: Array<[typeof fake.fault, string, string]> = [
-    ["500-json", "http-status", "endpoint answered HTTP 500: InternalError: the role session could not be created"],
-    ["403", "http-status", "endpoint answered HTTP 403: AccessDenied: not authorized to assume the role"],
+    [
+      "500-json",
+      "http-status",
+      "endpoint answered HTTP 500: InternalError: the role session could not be created",
+    ],
+    [
+      "403",
+      "http-status",
+      "endpoint answered HTTP 403: AccessDenied: not authorized to assume the role",
+    ],
     ["404", "http-status", "endpoint answered HTTP 404"],
     ["not-json", "not-json", "HTTP 200 body is not JSON (19 bytes)"],
     ["html", "not-json", "HTTP 200 body is not JSON (looks like HTML) (45 bytes)"],
@@ -177,7 +187,11 @@ Deno.test("EndpointClient reports each bad response in one safe line", async () 
     ["array", "invalid", "response is an array, not a JSON object"],
     ["missing-fields", "invalid", "response has no Token"],
     ["empty-strings", "invalid", "response field SecretAccessKey is empty"],
-    ["bad-date", "invalid", 'response field Expiration is not an RFC 3339 timestamp: "next tuesday"'],
+    [
+      "bad-date",
+      "invalid",
+      'response field Expiration is not an RFC 3339 timestamp: "next tuesday"',
+    ],
   ];
   try {
     for (const [fault, kind, message] of expected) {
@@ -213,7 +227,9 @@ Deno.test("EndpointClient stops at once when its signal aborts", async () => {
   try {
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 50);
-    const error = await failure(new EndpointClient(new URL(fake.url)).fetchCredentials(abort.signal));
+    const error = await failure(
+      new EndpointClient(new URL(fake.url)).fetchCredentials(abort.signal),
+    );
     assert.equal(error.kind, "aborted");
   } finally {
     await fake.close();

@@ -147,7 +147,10 @@ export function startFakeEndpoint(options: FakeEndpointOptions = {}): FakeEndpoi
           headers: { "Content-Type": "application/json" },
         });
       case "500-json":
-        return json({ code: "InternalError", message: "the role session could not be created" }, 500);
+        return json(
+          { code: "InternalError", message: "the role session could not be created" },
+          500,
+        );
       case "403":
         return json({ Code: "AccessDenied", Message: "not authorized to assume the role" }, 403);
       case "404":
@@ -219,7 +222,11 @@ export function startFakeEndpoint(options: FakeEndpointOptions = {}): FakeEndpoi
 
 // A body that sends one byte every `everyMs`, then either never ends or, with
 // `reset`, fails mid-body so the connection is cut.
-function dripStream(signal: AbortSignal, everyMs: number, reset: boolean): ReadableStream<Uint8Array> {
+function dripStream(
+  signal: AbortSignal,
+  everyMs: number,
+  reset: boolean,
+): ReadableStream<Uint8Array> {
   let sent = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   return new ReadableStream({

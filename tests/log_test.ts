@@ -14,7 +14,7 @@ Deno.test("Logger writes one readable text line per event", () => {
   logger.info("refreshed", { access_key_id: "ASIA1", files: "credentials:written", n: 3 });
   logger.error("refresh failed", { reason: "endpoint answered HTTP 500: boom\nsecond line" });
   assert.deepEqual(lines, [
-    "2026-11-26T12:00:00.000Z INFO  refreshed access_key_id=ASIA1 files=credentials:written n=3",
+    "2026-11-26T12:00:00.000Z INFO refreshed access_key_id=ASIA1 files=credentials:written n=3",
     '2026-11-26T12:00:00.000Z ERROR refresh failed reason="endpoint answered HTTP 500: boom second line"',
   ]);
 });
@@ -23,7 +23,12 @@ Deno.test("Logger writes one JSON object per line in json format", () => {
   const { logger, lines } = capture({ format: "json" });
   logger.warn("backing off", { until: "2026-11-26T12:00:05.000Z", skipped: undefined });
   assert.deepEqual(lines.map((l) => JSON.parse(l)), [
-    { time: "2026-11-26T12:00:00.000Z", level: "warn", msg: "backing off", until: "2026-11-26T12:00:05.000Z" },
+    {
+      time: "2026-11-26T12:00:00.000Z",
+      level: "warn",
+      msg: "backing off",
+      until: "2026-11-26T12:00:05.000Z",
+    },
   ]);
 });
 

@@ -189,8 +189,10 @@ Deno.test("upsertSection() leaves sections that only look similar alone", () => 
   const input = "[ dev ]\nx = 1\n[dev2]\ny = 2\n[profile dev]\nz = 3\n";
   const out = upsertSection(input, credentialsSection("dev"), KEYS);
   assert.ok(out.startsWith(input), out);
-  assert.ok(out.endsWith("\n[dev]\naws_access_key_id = AK2\naws_secret_access_key = SK2\n" +
-    "aws_session_token = TK2\n"));
+  assert.ok(out.endsWith(
+    "\n[dev]\naws_access_key_id = AK2\naws_secret_access_key = SK2\n" +
+      "aws_session_token = TK2\n",
+  ));
 });
 
 Deno.test("configSection() uses [default] and [profile NAME], and matches both forms for default", () => {

@@ -1,0 +1,212 @@
+/**
+ * Shared pieces of the end-to-end tests: spawn `deno run -P main.ts` (the
+ * permission set the compiled binary gets) with a controlled environment,
+ * collect its log lines, and wait for things without fixed sleeps.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root. */
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** Every log line and HTTP body any helper produced in this test process, for leak checks. */
+export const transcript: string[] = [];
+
+// Deno would otherwise create its cache under each test's HOME. World-writable,
+// so a helper run as another uid can use it too.
+const DENO_DIR = Deno.makeTempDirSync({ prefix: "credential-helper-deno-dir-" });
+Deno.chmodSync(DENO_DIR, 0o777);
+
+/** A running helper process. */
+export interface HelperProcess {
+  readonly child: Deno.ChildProcess;
+  /** stderr lines so far. */
+  readonly lines: string[];
+  /** stdout text so far. */
+  stdout(): string;
+  /** Resolve with the first line matching `pattern` (including ones already seen). */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Count of lines matching `pattern`. */
+  count(pattern: RegExp): number;
+  kill(signal?: Deno.Signal): void;
+  /** Exit code, once it has exited. */
+  readonly status: Promise<Deno.CommandStatus>;
+}
+
+/** Options for {@linkcode spawnHelper}. */
+export interface SpawnOptions {
+  args?: string[];
+  /** Run the process as this uid:gid through setpriv (root only). */
+  asUser?: { uid: number; gid: number };
+}
+
+async function collect(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void,
+): Promise<void> {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  for await (const chunk of stream) {
+    buffered += decoder.decode(chunk, { stream: true });
+    let newline;
+    while ((newline = buffered.indexOf("\n")) !== -1) {
+      onLine(buffered.slice(0, newline));
+      buffered = buffered.slice(newline + 1);
+    }
+  }
+  if (buffered !== "") onLine(buffered);
+}
+
+/** Start the helper with exactly `env` (plus PATH) as its environment. */
+export function spawnHelper(
+  env: Record<string, string>,
+  options: SpawnOptions = {},
+): HelperProcess {
+  const denoArgs = ["run", "--quiet", "-P", join(ROOT, "main.ts"), ...(options.args ?? [])];
+  const [command, args] = options.asUser === undefined ? [Deno.execPath(), denoArgs] : [
+    "setpriv",
+    [
+      `--reuid=${options.asUser.uid}`,
+      `--regid=${options.asUser.gid}`,
+      "--clear-groups",
+      "--inh-caps=-all",
+      Deno.execPath(),
+      ...denoArgs,
+    ],
+  ];
+  const child = new Deno.Command(command, {
+    args,
+    cwd: ROOT,
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      DENO_DIR,
+      DENO_NO_UPDATE_CHECK: "1",
+      ...env,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  let stdout = "";
+  const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
+  const stderrDone = collect(child.stderr, (line) => {
+    lines.push(line);
+    transcript.push(line);
+    for (const waiter of [...waiters]) {
+      if (waiter.pattern.test(line)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    }
+  });
+  const stdoutDone = collect(child.stdout, (line) => {
+    stdout += line + "\n";
+    transcript.push(line);
+  });
+  const status = Promise.all([child.status, stderrDone, stdoutDone]).then(([s]) => s);
+  return {
+    child,
+    lines,
+    stdout: () => stdout,
+    status,
+    count: (pattern) => lines.filter((l) => pattern.test(l)).length,
+    kill(signal = "SIGTERM") {
+      try {
+        child.kill(signal);
+      } catch {
+        // Already gone.
+      }
+    },
+    waitForLine(pattern, timeoutMs = 15_000) {
+      const seen = lines.find((l) => pattern.test(l));
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(
+            new Error(
+              `no line matching ${pattern} within ${timeoutMs} ms; got:\n${lines.join("\n")}`,
+            ),
+          );
+        }, timeoutMs);
+        const waiter = {
+          pattern,
+          resolve: (line: string) => {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        };
+        waiters.push(waiter);
+      });
+    },
+  };
+}
+
+/** Run the helper to completion. */
+export async function runHelper(
+  env: Record<string, string>,
+  options: SpawnOptions = {},
+): Promise<{ code: number; stdout: string; stderr: string[] }> {
+  const helper = spawnHelper(env, options);
+  const status = await helper.status;
+  return { code: status.code, stdout: helper.stdout(), stderr: helper.lines };
+}
+
+/** Poll `check` until it returns a value other than `undefined`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Read a file, or `undefined` when it is missing. */
+export async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** A fresh HOME with nothing in it. */
+export async function tempHome(): Promise<string> {
+  return await Deno.makeTempDir({ prefix: "credential-helper-test-" });
+}
+
+/** The exact credentials-file section the helper writes for an issued set. */
+export function credentialsBlock(
+  profile: string,
+  issued: { AccessKeyId: string; SecretAccessKey: string; Token: string },
+): string {
+  return `[${profile}]\naws_access_key_id = ${issued.AccessKeyId}\n` +
+    `aws_secret_access_key = ${issued.SecretAccessKey}\naws_session_token = ${issued.Token}\n`;
+}
+
+/** GET a URL and record the body in the transcript. */
+export async function httpGet(url: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(url);
+  const body = await response.text();
+  transcript.push(body);
+  return { status: response.status, body };
+}
+
+/** Names in a directory, sorted. */
+export async function listDir(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  return names.sort();
+}
