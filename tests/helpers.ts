@@ -210,3 +210,18 @@ export async function listDir(dir: string): Promise<string[]> {
   for await (const entry of Deno.readDir(dir)) names.push(entry.name);
   return names.sort();
 }
+
+/**
+ * Assert that none of `secrets` appears in anything this test file's helpers
+ * printed or served.
+ */
+export function assertNoSecretsIn(secrets: readonly string[], minimumLines = 1): void {
+  if (secrets.length === 0) throw new Error("no secrets collected; the check would prove nothing");
+  if (transcript.length < minimumLines) {
+    throw new Error(`only ${transcript.length} lines captured; expected at least ${minimumLines}`);
+  }
+  const everything = transcript.join("\n");
+  for (const secret of secrets) {
+    if (everything.includes(secret)) throw new Error(`secret leaked: ${secret.slice(0, 12)}…`);
+  }
+}
