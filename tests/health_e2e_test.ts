@@ -4,7 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { freePort, startFakeEndpoint } from "./fake_endpoint.ts";
-import { assertNoSecretsIn, httpGet, runHelper, spawnHelper, tempHome, waitFor } from "./helpers.ts";
+import {
+  assertNoSecretsIn,
+  httpGet,
+  runHelper,
+  spawnHelper,
+  tempHome,
+  waitFor,
+} from "./helpers.ts";
 import { parsePrometheus } from "./prometheus.ts";
 
 const secrets: string[] = [];
@@ -125,7 +132,9 @@ Deno.test("e2e health: healthcheck exits 0 against a ready helper, 1 against not
   assert.equal(nothing.stderr.length, 1);
   assert.match(
     nothing.stderr[0]!,
-    new RegExp(`^credential-helper healthcheck: cannot reach http://127\\.0\\.0\\.1:${port}/readyz: `),
+    new RegExp(
+      `^credential-helper healthcheck: cannot reach http://127\\.0\\.0\\.1:${port}/readyz: `,
+    ),
   );
 
   const endpointPort = freePort();

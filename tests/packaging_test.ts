@@ -1,0 +1,312 @@
+/**
+ * Packaging cannot drift from the code: Docker, systemd, Kubernetes, the
+ * Makefile, deno.json and package.json agree on versions, permissions,
+ * ports and paths. Also: the helper runs as a non-root uid.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { VARIABLES } from "../lib/config.ts";
+import { VERSION } from "../lib/version.ts";
+import { startFakeEndpoint } from "./fake_endpoint.ts";
+import { ROOT } from "./helpers.ts";
+
+const read = (path: string) => Deno.readTextFileSync(join(ROOT, path));
+const packageJson = JSON.parse(read("package.json"));
+const denoJson = JSON.parse(read("deno.json"));
+const dockerfile = read("Dockerfile");
+const makefile = read("Makefile");
+const unit = read("deploy/systemd/credential-helper.service");
+
+async function run(command: string, args: string[], stdin?: string) {
+  const child = new Deno.Command(command, {
+    args,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** The Kubernetes example, parsed by a real YAML parser (PyYAML, from Debian's python3-yaml). */
+async function kubernetesDocuments(): Promise<Array<Record<string, unknown>>> {
+  const result = await run("/usr/bin/python3", [
+    "-c",
+    "import sys, json, yaml; json.dump(list(yaml.safe_load_all(sys.stdin)), sys.stdout)",
+  ], read("deploy/kubernetes/deployment.yaml"));
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout);
+}
+
+Deno.test("packaging: the Dockerfile's Deno version is the package.json pin", () => {
+  const pinned = packageJson.devDependencies.deno;
+  assert.match(pinned, /^\d+\.\d+\.\d+$/, "an exact version, not a range");
+  assert.match(dockerfile, new RegExp(`^ARG DENO_VERSION=${pinned.replaceAll(".", "\\.")}$`, "m"));
+  assert.match(dockerfile, /^FROM denoland\/deno:debian-\$\{DENO_VERSION\} AS build$/m);
+  assert.equal(packageJson.version, VERSION, "package.json version matches lib/version.ts");
+  const lock = JSON.parse(read("package-lock.json"));
+  assert.equal(lock.packages["node_modules/deno"].version, pinned);
+});
+
+Deno.test("packaging: compile, tests and deno.json use one permission set", () => {
+  assert.ok(denoJson.permissions?.default, "deno.json defines the default permission set");
+  assert.match(
+    makefile,
+    /\$\(DENO\) compile -P --no-code-cache \$\(V8_FLAGS\) --output \$@ main\.ts/,
+  );
+  assert.match(dockerfile, /deno compile -P --no-code-cache \$\{V8_FLAGS\} --output /);
+  assert.match(read("tests/helpers.ts"), /"run", "--quiet", "-P", join\(ROOT, "main\.ts"\)/);
+  assert.equal(denoJson.tasks.start, "deno run -P main.ts");
+  // The env permission lists exactly the variables the program reads.
+  assert.deepEqual(
+    [...denoJson.permissions.default.env].sort(),
+    VARIABLES.map((v) => v.name).sort(),
+  );
+  const dockerFlags = /^ARG V8_FLAGS="(.*)"$/m.exec(dockerfile)?.[1];
+  const makeFlags = /^V8_FLAGS :=(.*)$/m.exec(makefile)?.[1]?.trim();
+  assert.equal(dockerFlags, makeFlags, "the image and make build use the same V8 flags");
+});
+
+Deno.test("packaging: the Makefile's recipes are deno.json's tasks", () => {
+  const recipe = (target: string) =>
+    new RegExp(`^${target}:.*\\n\\t\\$\\(DENO\\) (.*)$`, "m").exec(makefile)?.[1]
+      ?.replace(" $(TEST_FLAGS)", "");
+  for (const task of ["test", "check", "lint", "fmt"]) {
+    assert.equal(`deno ${recipe(task)}`, denoJson.tasks[task], task);
+  }
+  for (
+    const target of [
+      "build",
+      "test",
+      "check",
+      "lint",
+      "fmt",
+      "demo",
+      "image",
+      "install",
+      "clean",
+      "help",
+    ]
+  ) {
+    assert.match(makefile, new RegExp(`^${target}:`, "m"), target);
+  }
+});
+
+Deno.test("packaging: ports and paths match the defaults everywhere", async () => {
+  const defaultPort = VARIABLES.find((v) => v.name === "LISTEN_PORT")!.default;
+  assert.equal(defaultPort, "3000");
+  assert.match(dockerfile, new RegExp(`^EXPOSE ${defaultPort}$`, "m"));
+  assert.match(dockerfile, /^ENV HOME=\/home\/nonroot$/m);
+  assert.match(dockerfile, /^USER 65532:65532$/m);
+  assert.match(dockerfile, /^FROM gcr\.io\/distroless\/cc-debian12:nonroot$/m);
+  assert.match(
+    dockerfile,
+    /^HEALTHCHECK .*\n\s+CMD \["\/usr\/local\/bin\/credential-helper", "healthcheck"\]$/m,
+  );
+  assert.match(dockerfile, /^ENTRYPOINT \["\/usr\/local\/bin\/credential-helper"\]$/m);
+  assert.match(unit, new RegExp(`^Environment=LISTEN_PORT=${defaultPort}$`, "m"));
+  assert.match(
+    unit,
+    /^ExecStartPost=\/usr\/local\/bin\/credential-helper healthcheck --wait \d+$/m,
+  );
+  const stateDir = /^StateDirectory=(.*)$/m.exec(unit)?.[1];
+  assert.match(unit, new RegExp(`^ReadWritePaths=/var/lib/${stateDir}$`, "m"));
+  assert.match(
+    unit,
+    new RegExp(`^Environment=AWS_SHARED_CREDENTIALS_FILE=/var/lib/${stateDir}/credentials$`, "m"),
+  );
+
+  const [deployment] = await kubernetesDocuments();
+  // deno-lint-ignore no-explicit-any
+  const spec = (deployment as any).spec.template.spec;
+  // deno-lint-ignore no-explicit-any
+  const helper = spec.initContainers.find((c: any) => c.name === "credential-helper");
+  for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"]) {
+    assert.equal(helper[probe].httpGet.port, Number(defaultPort), probe);
+  }
+  assert.equal(helper.startupProbe.httpGet.path, "/readyz");
+  assert.equal(helper.livenessProbe.httpGet.path, "/healthz");
+  assert.equal(helper.ports[0].containerPort, Number(defaultPort));
+  assert.equal(helper.volumeMounts[0].mountPath, "/home/nonroot/.aws", "the image's HOME/.aws");
+});
+
+Deno.test("packaging: the Kubernetes example is a native sidecar with a safe shape", async () => {
+  const documents = await kubernetesDocuments();
+  assert.equal(documents.length, 1);
+  // deno-lint-ignore no-explicit-any
+  const deployment = documents[0] as any;
+  assert.equal(deployment.kind, "Deployment");
+  const spec = deployment.spec.template.spec;
+  const names = spec.initContainers.map((c: { name: string }) => c.name);
+  assert.deepEqual(names, ["iam-roles-anywhere", "credential-helper"], "endpoint first");
+  for (const sidecar of spec.initContainers) assert.equal(sidecar.restartPolicy, "Always");
+  const helper = spec.initContainers[1];
+  assert.deepEqual(helper.securityContext, {
+    runAsNonRoot: true,
+    runAsUser: 65532,
+    runAsGroup: 65532,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ["ALL"] },
+  });
+  const env = Object.fromEntries(
+    helper.env.map((e: { name: string; value: string }) => [e.name, e.value]),
+  );
+  assert.equal(env.CREDENTIALS_FILE_MODE, "0640");
+  assert.equal(typeof spec.securityContext.fsGroup, "number");
+  const volume = spec.volumes.find((v: { name: string }) => v.name === "aws-credentials");
+  assert.equal(volume.emptyDir.medium, "Memory");
+  const app = spec.containers[0];
+  const mounts = [...helper.volumeMounts, ...app.volumeMounts].filter(
+    (m: { name: string }) => m.name === "aws-credentials",
+  );
+  assert.equal(mounts.length, 2);
+  for (const mount of mounts) assert.equal(mount.subPath, undefined, "never via subPath");
+  const appEnv = Object.fromEntries(
+    app.env.map((e: { name: string; value: string }) => [e.name, e.value]),
+  );
+  const appMount = app.volumeMounts.find((m: { name: string }) => m.name === "aws-credentials");
+  assert.equal(appEnv.AWS_SHARED_CREDENTIALS_FILE, `${appMount.mountPath}/credentials`);
+  assert.equal(appEnv.AWS_CONFIG_FILE, `${appMount.mountPath}/config`);
+  assert.equal(appMount.readOnly, true);
+});
+
+Deno.test("packaging: systemd-analyze verify accepts the unit without a warning", async () => {
+  const dir = await Deno.makeTempDir();
+  // verify insists that ExecStart's binary exists; the built one may not.
+  const stub = join(dir, "credential-helper");
+  await Deno.writeTextFile(stub, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+  await Deno.writeTextFile(
+    join(dir, "credential-helper.service"),
+    unit.replaceAll("/usr/local/bin/credential-helper", stub),
+  );
+  const result = await run("systemd-analyze", ["verify", join(dir, "credential-helper.service")]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr.trim(), "", "no warnings");
+  for (
+    const directive of [
+      "User=credential-helper",
+      "Group=credential-helper",
+      "ProtectSystem=strict",
+      "NoNewPrivileges=yes",
+      "PrivateTmp=yes",
+      "PrivateDevices=yes",
+      "ProtectHome=yes",
+      "MemoryDenyWriteExecute=no",
+      "Restart=on-failure",
+      "EnvironmentFile=-/etc/credential-helper/env",
+      "Environment=CREDENTIALS_FILE_MODE=0640",
+    ]
+  ) {
+    assert.match(unit, new RegExp(`^${directive}$`, "m"), directive);
+  }
+  assert.match(unit, /^RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX$/m);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("packaging: runs as uid 65532 into a group-shared directory with mode 0640", async () => {
+  assert.equal(Deno.uid(), 0, "CI runs as root, so this test can drop to 65532 with setpriv");
+  // A world-traversable copy of the program and the runtime, since the
+  // checkout's own directories may not be open to other uids.
+  const base = await Deno.makeTempDir({ prefix: "credential-helper-nonroot-" });
+  await Deno.chmod(base, 0o755);
+  const app = join(base, "app");
+  await Deno.mkdir(join(app, "lib"), { recursive: true, mode: 0o755 });
+  for (const file of ["main.ts", "deno.json"]) {
+    await Deno.copyFile(join(ROOT, file), join(app, file));
+  }
+  for await (const entry of Deno.readDir(join(ROOT, "lib"))) {
+    await Deno.copyFile(join(ROOT, "lib", entry.name), join(app, "lib", entry.name));
+  }
+  await Deno.chmod(app, 0o755);
+  await Deno.chmod(join(app, "lib"), 0o755);
+  const deno = join(base, "deno");
+  await Deno.link(Deno.execPath(), deno).catch(() => Deno.copyFile(Deno.execPath(), deno));
+  await Deno.chmod(deno, 0o755);
+  // The shared directory: owned by root, group 65533 (the app's), setgid.
+  const shared = join(base, "shared");
+  await Deno.mkdir(shared);
+  await Deno.chown(shared, 0, 65533);
+  await Deno.chmod(shared, 0o2770);
+  const denoDir = join(base, "deno-dir");
+  await Deno.mkdir(denoDir, { mode: 0o777 });
+  await Deno.chmod(denoDir, 0o777);
+
+  const fake = startFakeEndpoint();
+  try {
+    const child = new Deno.Command("setpriv", {
+      args: [
+        "--reuid=65532",
+        "--regid=65532",
+        "--groups=65533",
+        "--inh-caps=-all",
+        deno,
+        "run",
+        "--quiet",
+        "-P",
+        join(app, "main.ts"),
+        "once",
+      ],
+      cwd: app,
+      clearEnv: true,
+      env: {
+        HOME: base,
+        DENO_DIR: denoDir,
+        AWS_CONTAINER_CREDENTIALS_FULL_URI: fake.url,
+        AWS_SHARED_CREDENTIALS_FILE: join(shared, "credentials"),
+        AWS_CONFIG_FILE: join(shared, "config"),
+        CREDENTIALS_FILE_MODE: "0640",
+      },
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const output = await child.output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, stderr);
+    for (const name of ["credentials", "config"]) {
+      const info = await Deno.stat(join(shared, name));
+      assert.equal(info.uid, 65532, `${name} owner`);
+      assert.equal(info.gid, 65533, `${name} group, from the setgid directory`);
+      assert.equal(info.mode! & 0o777, 0o640, `${name} mode`);
+    }
+    // Another uid in the group reads the file; one outside it cannot.
+    const reader = await run("setpriv", [
+      "--reuid=65534",
+      "--regid=65534",
+      "--groups=65533",
+      "cat",
+      join(shared, "credentials"),
+    ]);
+    assert.equal(reader.code, 0, reader.stderr);
+    assert.ok(reader.stdout.includes(fake.last().AccessKeyId));
+    const outsider = await run("setpriv", [
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      "cat",
+      join(shared, "credentials"),
+    ]);
+    assert.notEqual(outsider.code, 0);
+    assert.match(outsider.stderr, /Permission denied/);
+    const leaked = fake.secrets().filter((s) => stderr.includes(s));
+    assert.deepEqual(leaked, []);
+  } finally {
+    await fake.close();
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("packaging: the demo and the tests share one fake endpoint", () => {
+  assert.match(read("tests/demo.ts"), /from "\.\/fake_endpoint\.ts"/);
+  assert.match(makefile, /^demo:.*\n\t\$\(DENO\) run --allow-all tests\/demo\.ts$/m);
+});
