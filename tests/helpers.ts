@@ -36,11 +36,59 @@ export interface HelperProcess {
   readonly status: Promise<Deno.CommandStatus>;
 }
 
+/**
+ * How every test runs the program: `-P` loads deno.json's "default"
+ * permission set, the one `deno compile` bakes into the binary.
+ */
+export const DENO_RUN_ARGS = ["run", "--quiet", "-P"] as const;
+
+/** A copy of the program and the Deno runtime that any uid can run. */
+export interface NonRootRuntime {
+  /** A 0755 directory holding everything below. */
+  readonly base: string;
+  readonly deno: string;
+  readonly main: string;
+  /** A 0777 DENO_DIR. */
+  readonly denoDir: string;
+  remove(): Promise<void>;
+}
+
+/**
+ * Copy main.ts, lib/ and deno.json, and link the Deno binary, into a
+ * world-traversable temp directory: the checkout's own directories may not
+ * be open to other uids.
+ */
+export async function prepareNonRootRuntime(): Promise<NonRootRuntime> {
+  const base = await Deno.makeTempDir({ prefix: "credential-helper-nonroot-" });
+  await Deno.chmod(base, 0o755);
+  const app = join(base, "app");
+  await Deno.mkdir(join(app, "lib"), { recursive: true });
+  for (const file of ["main.ts", "deno.json"]) await Deno.copyFile(join(ROOT, file), join(app, file));
+  for await (const entry of Deno.readDir(join(ROOT, "lib"))) {
+    await Deno.copyFile(join(ROOT, "lib", entry.name), join(app, "lib", entry.name));
+  }
+  await Deno.chmod(app, 0o755);
+  await Deno.chmod(join(app, "lib"), 0o755);
+  const deno = join(base, "deno");
+  await Deno.link(Deno.execPath(), deno).catch(() => Deno.copyFile(Deno.execPath(), deno));
+  await Deno.chmod(deno, 0o755);
+  const denoDir = join(base, "deno-dir");
+  await Deno.mkdir(denoDir);
+  await Deno.chmod(denoDir, 0o777);
+  return {
+    base,
+    deno,
+    main: join(app, "main.ts"),
+    denoDir,
+    remove: () => Deno.remove(base, { recursive: true }),
+  };
+}
+
 /** Options for {@linkcode spawnHelper}. */
 export interface SpawnOptions {
   args?: string[];
-  /** Run the process as this uid:gid through setpriv (root only). */
-  asUser?: { uid: number; gid: number };
+  /** Run the process as this uid, gid and supplementary groups through setpriv (root only). */
+  asUser?: { uid: number; gid: number; groups?: number[]; runtime: NonRootRuntime };
 }
 
 async function collect(
@@ -61,29 +109,28 @@ async function collect(
 }
 
 /** Start the helper with exactly `env` (plus PATH) as its environment. */
-export function spawnHelper(
-  env: Record<string, string>,
-  options: SpawnOptions = {},
-): HelperProcess {
-  const denoArgs = ["run", "--quiet", "-P", join(ROOT, "main.ts"), ...(options.args ?? [])];
-  const [command, args] = options.asUser === undefined ? [Deno.execPath(), denoArgs] : [
+export function spawnHelper(env: Record<string, string>, options: SpawnOptions = {}): HelperProcess {
+  const user = options.asUser;
+  const denoArgs = [...DENO_RUN_ARGS, user?.runtime.main ?? join(ROOT, "main.ts")];
+  denoArgs.push(...(options.args ?? []));
+  const [command, args] = user === undefined ? [Deno.execPath(), denoArgs] : [
     "setpriv",
     [
-      `--reuid=${options.asUser.uid}`,
-      `--regid=${options.asUser.gid}`,
-      "--clear-groups",
+      `--reuid=${user.uid}`,
+      `--regid=${user.gid}`,
+      user.groups === undefined ? "--clear-groups" : `--groups=${user.groups.join(",")}`,
       "--inh-caps=-all",
-      Deno.execPath(),
+      user.runtime.deno,
       ...denoArgs,
     ],
   ];
   const child = new Deno.Command(command, {
     args,
-    cwd: ROOT,
+    cwd: user?.runtime.base ?? ROOT,
     clearEnv: true,
     env: {
       PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      DENO_DIR,
+      DENO_DIR: user?.runtime.denoDir ?? DENO_DIR,
       DENO_NO_UPDATE_CHECK: "1",
       ...env,
     },

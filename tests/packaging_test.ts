@@ -8,7 +8,13 @@ import { join } from "node:path";
 import { VARIABLES } from "../lib/config.ts";
 import { VERSION } from "../lib/version.ts";
 import { startFakeEndpoint } from "./fake_endpoint.ts";
-import { ROOT } from "./helpers.ts";
+import {
+  assertNoSecretsIn,
+  DENO_RUN_ARGS,
+  prepareNonRootRuntime,
+  ROOT,
+  runHelper,
+} from "./helpers.ts";
 
 const read = (path: string) => Deno.readTextFileSync(join(ROOT, path));
 const packageJson = JSON.parse(read("package.json"));
@@ -65,7 +71,7 @@ Deno.test("packaging: compile, tests and deno.json use one permission set", () =
     /\$\(DENO\) compile -P --no-code-cache \$\(V8_FLAGS\) --output \$@ main\.ts/,
   );
   assert.match(dockerfile, /deno compile -P --no-code-cache \$\{V8_FLAGS\} --output /);
-  assert.match(read("tests/helpers.ts"), /"run", "--quiet", "-P", join\(ROOT, "main\.ts"\)/);
+  assert.deepEqual([...DENO_RUN_ARGS], ["run", "--quiet", "-P"]);
   assert.equal(denoJson.tasks.start, "deno run -P main.ts");
   // The env permission lists exactly the variables the program reads.
   assert.deepEqual(
@@ -216,63 +222,23 @@ Deno.test("packaging: systemd-analyze verify accepts the unit without a warning"
 
 Deno.test("packaging: runs as uid 65532 into a group-shared directory with mode 0640", async () => {
   assert.equal(Deno.uid(), 0, "CI runs as root, so this test can drop to 65532 with setpriv");
-  // A world-traversable copy of the program and the runtime, since the
-  // checkout's own directories may not be open to other uids.
-  const base = await Deno.makeTempDir({ prefix: "credential-helper-nonroot-" });
-  await Deno.chmod(base, 0o755);
-  const app = join(base, "app");
-  await Deno.mkdir(join(app, "lib"), { recursive: true, mode: 0o755 });
-  for (const file of ["main.ts", "deno.json"]) {
-    await Deno.copyFile(join(ROOT, file), join(app, file));
-  }
-  for await (const entry of Deno.readDir(join(ROOT, "lib"))) {
-    await Deno.copyFile(join(ROOT, "lib", entry.name), join(app, "lib", entry.name));
-  }
-  await Deno.chmod(app, 0o755);
-  await Deno.chmod(join(app, "lib"), 0o755);
-  const deno = join(base, "deno");
-  await Deno.link(Deno.execPath(), deno).catch(() => Deno.copyFile(Deno.execPath(), deno));
-  await Deno.chmod(deno, 0o755);
+  const runtime = await prepareNonRootRuntime();
   // The shared directory: owned by root, group 65533 (the app's), setgid.
-  const shared = join(base, "shared");
+  const shared = join(runtime.base, "shared");
   await Deno.mkdir(shared);
   await Deno.chown(shared, 0, 65533);
   await Deno.chmod(shared, 0o2770);
-  const denoDir = join(base, "deno-dir");
-  await Deno.mkdir(denoDir, { mode: 0o777 });
-  await Deno.chmod(denoDir, 0o777);
 
   const fake = startFakeEndpoint();
   try {
-    const child = new Deno.Command("setpriv", {
-      args: [
-        "--reuid=65532",
-        "--regid=65532",
-        "--groups=65533",
-        "--inh-caps=-all",
-        deno,
-        "run",
-        "--quiet",
-        "-P",
-        join(app, "main.ts"),
-        "once",
-      ],
-      cwd: app,
-      clearEnv: true,
-      env: {
-        HOME: base,
-        DENO_DIR: denoDir,
-        AWS_CONTAINER_CREDENTIALS_FULL_URI: fake.url,
-        AWS_SHARED_CREDENTIALS_FILE: join(shared, "credentials"),
-        AWS_CONFIG_FILE: join(shared, "config"),
-        CREDENTIALS_FILE_MODE: "0640",
-      },
-      stdout: "piped",
-      stderr: "piped",
-    });
-    const output = await child.output();
-    const stderr = new TextDecoder().decode(output.stderr);
-    assert.equal(output.code, 0, stderr);
+    const result = await runHelper({
+      HOME: runtime.base,
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: fake.url,
+      AWS_SHARED_CREDENTIALS_FILE: join(shared, "credentials"),
+      AWS_CONFIG_FILE: join(shared, "config"),
+      CREDENTIALS_FILE_MODE: "0640",
+    }, { args: ["once"], asUser: { uid: 65532, gid: 65532, groups: [65533], runtime } });
+    assert.equal(result.code, 0, result.stderr.join("\n"));
     for (const name of ["credentials", "config"]) {
       const info = await Deno.stat(join(shared, name));
       assert.equal(info.uid, 65532, `${name} owner`);
@@ -298,11 +264,10 @@ Deno.test("packaging: runs as uid 65532 into a group-shared directory with mode 
     ]);
     assert.notEqual(outsider.code, 0);
     assert.match(outsider.stderr, /Permission denied/);
-    const leaked = fake.secrets().filter((s) => stderr.includes(s));
-    assert.deepEqual(leaked, []);
+    assertNoSecretsIn(fake.secrets());
   } finally {
     await fake.close();
-    await Deno.remove(base, { recursive: true });
+    await runtime.remove();
   }
 });
 
