@@ -63,7 +63,9 @@ export async function prepareNonRootRuntime(): Promise<NonRootRuntime> {
   await Deno.chmod(base, 0o755);
   const app = join(base, "app");
   await Deno.mkdir(join(app, "lib"), { recursive: true });
-  for (const file of ["main.ts", "deno.json"]) await Deno.copyFile(join(ROOT, file), join(app, file));
+  for (const file of ["main.ts", "deno.json"]) {
+    await Deno.copyFile(join(ROOT, file), join(app, file));
+  }
   for await (const entry of Deno.readDir(join(ROOT, "lib"))) {
     await Deno.copyFile(join(ROOT, "lib", entry.name), join(app, "lib", entry.name));
   }
@@ -109,7 +111,10 @@ async function collect(
 }
 
 /** Start the helper with exactly `env` (plus PATH) as its environment. */
-export function spawnHelper(env: Record<string, string>, options: SpawnOptions = {}): HelperProcess {
+export function spawnHelper(
+  env: Record<string, string>,
+  options: SpawnOptions = {},
+): HelperProcess {
   const user = options.asUser;
   const denoArgs = [...DENO_RUN_ARGS, user?.runtime.main ?? join(ROOT, "main.ts")];
   denoArgs.push(...(options.args ?? []));
