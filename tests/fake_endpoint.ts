@@ -105,8 +105,10 @@ export function startFakeEndpoint(options: FakeEndpointOptions = {}): FakeEndpoi
     counter++;
     const credentials: IssuedCredentials = {
       AccessKeyId: `ASIAFAKE${String(counter).padStart(12, "0")}`,
-      SecretAccessKey: `fakeSecret${counter}${randomToken(30)}`,
-      Token: `fakeSessionToken${counter}${randomToken(120)}`,
+      SecretAccessKey: `fakeSecret${counter}-${randomToken(30)}`,
+      // Lengths vary from set to set, as real tokens do, so a torn in-place
+      // write shows up as a wrong tail.
+      Token: `fakeSessionToken${counter}-${randomToken(100 + (counter * 37) % 200)}`,
       Expiration: new Date(Date.now() + fake.lifetimeSeconds * 1000).toISOString(),
       ...(options.accountId === undefined ? {} : { AccountId: options.accountId }),
     };

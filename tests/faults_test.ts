@@ -26,7 +26,8 @@ const EXPECTED_REASON: Record<Exclude<Fault, "none">, RegExp> = {
   "expired": /reason="credentials already expired at \d{4}-\d\d-\d\dT[\d:.]+Z"/,
   "bad-date": /reason="response field Expiration is not an RFC 3339 timestamp: \\"next tuesday\\""/,
   "huge": /reason="HTTP 200 body exceeds the 1048576-byte cap"/,
-  "redirect-other-host": /reason="HTTP 302 redirect to another origin http:\/\/127\.0\.0\.2:\d+ refused"/,
+  "redirect-other-host":
+    /reason="HTTP 302 redirect to another origin http:\/\/127\.0\.0\.2:\d+ refused"/,
   "slow-then-reset": /reason="request failed: .*(reset|closed|error reading a body|body)/i,
 };
 
@@ -37,7 +38,8 @@ const MAX_RECOVERY_MS = 1000 + 3000;
 
 function memoryKiB(pid: number): { rss: number; hwm: number } {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, "m").exec(status)?.[1]);
+  const field = (name: string) =>
+    Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, "m").exec(status)?.[1]);
   return { rss: field("VmRSS"), hwm: field("VmHWM") };
 }
 
@@ -70,7 +72,11 @@ Deno.test("faults: every endpoint fault keeps the last good files and the helper
       else fake.fault = fault;
       const started = Date.now();
       helper.kill("SIGHUP");
-      await waitFor(`a failure for ${fault}`, () => failures() > failuresBefore ? true : undefined, 15_000);
+      await waitFor(
+        `a failure for ${fault}`,
+        () => failures() > failuresBefore ? true : undefined,
+        15_000,
+      );
       const tookMs = Date.now() - started;
       const line = helper.lines.filter((l) => l.includes("ERROR refresh failed")).at(-1)!;
 
@@ -83,8 +89,9 @@ Deno.test("faults: every endpoint fault keeps the last good files and the helper
       assert.equal((await httpGet(`http://127.0.0.1:${port}/readyz`)).status, 200, fault);
       assert.ok(tookMs < MAX_FAULT_MS, `${fault} blocked the loop for ${tookMs} ms`);
       // One clear line naming the fault.
-      if (fault === "connection-refused") assert.match(line, /reason="request failed: .*Connection refused/);
-      else assert.match(line, EXPECTED_REASON[fault], fault);
+      if (fault === "connection-refused") {
+        assert.match(line, /reason="request failed: .*Connection refused/);
+      } else assert.match(line, EXPECTED_REASON[fault], fault);
       const memoryAfter = memoryKiB(helper.child.pid);
       const grewKiB = memoryAfter.hwm - memoryBefore.hwm;
       assert.ok(grewKiB < 16 * 1024, `${fault}: peak RSS grew ${grewKiB} KiB`);
@@ -93,7 +100,11 @@ Deno.test("faults: every endpoint fault keeps the last good files and the helper
       const healedAt = Date.now();
       if (fault === "connection-refused") fake = startFakeEndpoint({ port: fake.port });
       else fake.fault = "none";
-      await waitFor(`recovery after ${fault}`, () => successes() > successesBefore ? true : undefined, 15_000);
+      await waitFor(
+        `recovery after ${fault}`,
+        () => successes() > successesBefore ? true : undefined,
+        15_000,
+      );
       const recoveredMs = Date.now() - healedAt;
       assert.ok(recoveredMs < MAX_RECOVERY_MS, `${fault}: recovery took ${recoveredMs} ms`);
       assert.equal(
@@ -104,7 +115,9 @@ Deno.test("faults: every endpoint fault keeps the last good files and the helper
       );
       secrets.push(...fake.secrets());
       console.log(
-        `  ${fault.padEnd(20)} failed in ${String(tookMs).padStart(4)} ms, peak RSS +${grewKiB} KiB, ` +
+        `  ${fault.padEnd(20)} failed in ${
+          String(tookMs).padStart(4)
+        } ms, peak RSS +${grewKiB} KiB, ` +
           `healed in ${recoveredMs} ms: ${line.replace(/^.*reason=/, "")}`,
       );
     }
