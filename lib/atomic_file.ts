@@ -6,7 +6,25 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
+// Plain string handling instead of node:path: loading Node's compatibility
+// layer costs start-up time and memory (see README "Footprint"), and these
+// are POSIX paths only.
+
+/** The directory part of `path`, as `dirname` gives it. */
+function directoryOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  if (slash === -1) return ".";
+  return slash === 0 ? "/" : path.slice(0, slash);
+}
+
+/** The last part of `path`, as `basename` gives it. */
+function nameOf(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+function inDirectory(directory: string, name: string): string {
+  return directory.endsWith("/") ? directory + name : `${directory}/${name}`;
+}
 
 /** How a file is replaced: see the README for the trade-off. */
 export type ReplaceMode = "atomic" | "inplace";
@@ -155,17 +173,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/**
- * Read a file that {@linkcode replaceFile} manages, refusing what it would
- * refuse to replace.
- *
- * @returns the content, or `undefined` when the file does not exist
- * @throws {FileWriteError} when the path is a symlink, a directory or unreadable
- */
-export async function readManagedFile(
-  path: string,
-  fs: FileSystem = denoFileSystem,
-): Promise<Uint8Array | undefined> {
+/** Metadata of `path`, refusing what must not be replaced; `undefined` when absent. */
+async function inspect(path: string, fs: FileSystem): Promise<FileInfo | undefined> {
   let info: FileInfo | undefined;
   try {
     info = await fs.lstat(path);
@@ -178,43 +187,50 @@ export async function readManagedFile(
   // the link. Refusing is the one choice that surprises nobody later.
   if (info.isSymlink) throw new FileWriteError(path, "it is a symlink; refusing to replace it");
   if (!info.isFile) throw new FileWriteError(path, "it is not a regular file");
-  try {
-    return await fs.readFile(path);
-  } catch (error) {
-    throw new FileWriteError(path, reasonOf(error), { cause: error });
-  }
+  return info;
 }
 
 /**
- * Give `path` exactly `content` and `mode`.
+ * Give `path` the content `render` makes of its current content, with
+ * exactly `mode`. The file is read once; `render` gets `undefined` when it
+ * does not exist yet.
  *
  * Missing parent directories are created with mode 0700. Unchanged content
  * is not rewritten, so the inode and mtime stay. In `atomic` mode a reader
  * sees the old file or the new one; in `inplace` mode the inode is kept and
  * a reader may see a partial file. On any error the old file is intact and
- * no temp file is left.
+ * no temp file is left. A symlink or a non-regular file at `path` is refused.
  *
- * @throws {FileWriteError} naming the path and the reason
+ * @throws {FileWriteError} naming the path and the reason; errors thrown by
+ *   `render` pass through unchanged
  */
-export async function replaceFile(
+export async function updateFile(
   path: string,
-  content: Uint8Array,
+  render: (current: Uint8Array | undefined) => Uint8Array,
   options: ReplaceFileOptions = {},
 ): Promise<ReplaceResult> {
   const fs = options.fs ?? denoFileSystem;
   const mode = options.mode ?? 0o600;
-  const directory = dirname(path);
-  try {
-    await fs.mkdirp(directory, 0o700);
-  } catch (error) {
-    throw new FileWriteError(path, `cannot create directory: ${reasonOf(error)}`, {
-      cause: error,
-    });
+  const info = await inspect(path, fs);
+  let current: Uint8Array | undefined;
+  if (info === undefined) {
+    try {
+      await fs.mkdirp(directoryOf(path), 0o700);
+    } catch (error) {
+      throw new FileWriteError(path, `cannot create directory: ${reasonOf(error)}`, {
+        cause: error,
+      });
+    }
+  } else {
+    try {
+      current = await fs.readFile(path);
+    } catch (error) {
+      throw new FileWriteError(path, reasonOf(error), { cause: error });
+    }
   }
-  const current = await readManagedFile(path, fs);
-  if (current !== undefined && sameBytes(current, content)) {
-    const info = await fs.lstat(path);
-    if (info !== undefined && info.mode === mode) return "unchanged";
+  const content = render(current);
+  if (info !== undefined && current !== undefined && sameBytes(current, content)) {
+    if (info.mode === mode) return "unchanged";
     try {
       await fs.chmod(path, mode);
     } catch (error) {
@@ -224,10 +240,26 @@ export async function replaceFile(
   }
   if ((options.writeMode ?? "atomic") === "atomic") {
     await replaceAtomically(path, content, mode, fs, options.randomSuffix ?? randomHex);
+  } else if (info === undefined || current === undefined) {
+    await createInPlace(path, content, mode, fs);
   } else {
-    await replaceInPlace(path, content, current, mode, fs);
+    await rewriteInPlace(path, content, { bytes: current, mode: info.mode }, mode, fs);
   }
   return "written";
+}
+
+/**
+ * Give `path` exactly `content` and `mode`: {@linkcode updateFile} with
+ * content that does not depend on the old one.
+ *
+ * @throws {FileWriteError} naming the path and the reason
+ */
+export function replaceFile(
+  path: string,
+  content: Uint8Array,
+  options: ReplaceFileOptions = {},
+): Promise<ReplaceResult> {
+  return updateFile(path, () => content, options);
 }
 
 async function replaceAtomically(
@@ -237,8 +269,8 @@ async function replaceAtomically(
   fs: FileSystem,
   randomSuffix: () => string,
 ): Promise<void> {
-  const directory = dirname(path);
-  const temp = join(directory, `${TEMP_PREFIX}${basename(path)}.${randomSuffix()}`);
+  const directory = directoryOf(path);
+  const temp = inDirectory(directory, `${TEMP_PREFIX}${nameOf(path)}.${randomSuffix()}`);
   let file: WritableFile;
   try {
     // Exclusive creation fails on anything already there, a planted symlink
@@ -277,37 +309,41 @@ async function replaceAtomically(
   }
 }
 
-async function replaceInPlace(
+async function createInPlace(
   path: string,
   content: Uint8Array,
-  current: Uint8Array | undefined,
   mode: number,
   fs: FileSystem,
 ): Promise<void> {
-  if (current === undefined) {
-    let file: WritableFile;
-    try {
-      file = await fs.createNew(path, mode);
-    } catch (error) {
-      throw new FileWriteError(path, reasonOf(error), { cause: error });
-    }
-    try {
-      await fs.chmod(path, mode);
-      await writeAll(file, content);
-      await file.sync();
-      file.close();
-    } catch (error) {
-      file.close();
-      await fs.remove(path).catch(() => {});
-      throw new FileWriteError(path, reasonOf(error), { cause: error });
-    }
-    return;
-  }
   let file: WritableFile;
   try {
-    const info = await fs.lstat(path);
+    file = await fs.createNew(path, mode);
+  } catch (error) {
+    throw new FileWriteError(path, reasonOf(error), { cause: error });
+  }
+  try {
+    await fs.chmod(path, mode);
+    await writeAll(file, content);
+    await file.sync();
+    file.close();
+  } catch (error) {
+    file.close();
+    await fs.remove(path).catch(() => {});
+    throw new FileWriteError(path, reasonOf(error), { cause: error });
+  }
+}
+
+async function rewriteInPlace(
+  path: string,
+  content: Uint8Array,
+  old: { bytes: Uint8Array; mode: number },
+  mode: number,
+  fs: FileSystem,
+): Promise<void> {
+  let file: WritableFile;
+  try {
     // Narrow a too-wide mode before the new secret is written.
-    if (info !== undefined && (info.mode & ~mode) !== 0) await fs.chmod(path, info.mode & mode);
+    if ((old.mode & ~mode) !== 0) await fs.chmod(path, old.mode & mode);
     file = await fs.openExisting(path);
   } catch (error) {
     throw new FileWriteError(path, reasonOf(error), { cause: error });
@@ -321,8 +357,8 @@ async function replaceInPlace(
   } catch (error) {
     try {
       await file.seek(0);
-      await writeAll(file, current);
-      await file.truncate(current.byteLength);
+      await writeAll(file, old.bytes);
+      await file.truncate(old.bytes.byteLength);
       await file.sync();
     } catch {
       // Nothing more can be done; the error below says the write failed.
@@ -331,10 +367,12 @@ async function replaceInPlace(
     throw new FileWriteError(path, reasonOf(error), { cause: error });
   }
   file.close();
-  try {
-    await fs.chmod(path, mode);
-  } catch (error) {
-    throw new FileWriteError(path, reasonOf(error), { cause: error });
+  if ((old.mode & ~mode) !== 0 || old.mode !== mode) {
+    try {
+      await fs.chmod(path, mode);
+    } catch (error) {
+      throw new FileWriteError(path, reasonOf(error), { cause: error });
+    }
   }
 }
 
@@ -353,9 +391,9 @@ export async function sweepTempFiles(
   const removed: string[] = [];
   const byDirectory = new Map<string, string[]>();
   for (const target of targets) {
-    const prefixes = byDirectory.get(dirname(target)) ?? [];
-    prefixes.push(`${TEMP_PREFIX}${basename(target)}.`);
-    byDirectory.set(dirname(target), prefixes);
+    const prefixes = byDirectory.get(directoryOf(target)) ?? [];
+    prefixes.push(`${TEMP_PREFIX}${nameOf(target)}.`);
+    byDirectory.set(directoryOf(target), prefixes);
   }
   for (const [directory, prefixes] of byDirectory) {
     let names: string[];
@@ -366,7 +404,7 @@ export async function sweepTempFiles(
     }
     for (const name of names) {
       if (!prefixes.some((prefix) => name.startsWith(prefix))) continue;
-      const path = join(directory, name);
+      const path = inDirectory(directory, name);
       await fs.remove(path);
       removed.push(path);
     }

@@ -6,8 +6,6 @@
  * @module
  */
 
-import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { type AuthorizationSource, ECS_ENDPOINT_BASE, endpointUrlProblem } from "./endpoint.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 import { VERSION } from "./version.ts";
@@ -186,7 +184,7 @@ export function parseConfig(env: Env, options: ParseConfigOptions = {}): Config 
     if (home === undefined) {
       throw new ConfigError(`HOME is not set, so ${variable} must be set to an absolute path`);
     }
-    return join(home, ".aws", file);
+    return `${home.replace(/\/+$/, "")}/.aws/${file}`;
   };
   const credentialsFile = parsePath("AWS_SHARED_CREDENTIALS_FILE", get) ??
     defaultPath("credentials", "AWS_SHARED_CREDENTIALS_FILE");
@@ -257,26 +255,26 @@ export interface CommandLine {
  * @throws {ConfigError} on an unknown command or flag
  */
 export function parseCommandLine(args: readonly string[]): CommandLine {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean", short: "V" },
-        wait: { type: "string" },
-      },
-    });
-  } catch (error) {
-    throw new ConfigError(
-      `bad command line: ${error instanceof Error ? error.message : String(error)}`,
-    );
+  // Hand-parsed: node:util's parseArgs would load Node's compatibility layer
+  // for four flags (see README "Footprint").
+  const positionals: string[] = [];
+  let waitText: string | undefined;
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    if (arg === "--help" || arg === "-h") return { command: "help", healthcheckWaitSeconds: 0 };
+    if (arg === "--version" || arg === "-V") {
+      return { command: "version", healthcheckWaitSeconds: 0 };
+    }
+    if (arg === "--wait" || arg.startsWith("--wait=")) {
+      waitText = arg === "--wait" ? args[++index] : arg.slice("--wait=".length);
+      if (waitText === undefined) throw new ConfigError("bad command line: --wait needs a value");
+    } else if (arg.startsWith("-")) {
+      throw new ConfigError(`bad command line: unknown option "${arg}"`);
+    } else {
+      positionals.push(arg);
+    }
   }
-  if (parsed.values.help) return { command: "help", healthcheckWaitSeconds: 0 };
-  if (parsed.values.version) return { command: "version", healthcheckWaitSeconds: 0 };
-  const [first, ...rest] = parsed.positionals;
+  const [first, ...rest] = positionals;
   const commands = ["run", "once", "healthcheck"];
   if (first !== undefined && !commands.includes(first)) {
     throw new ConfigError(
@@ -285,7 +283,6 @@ export function parseCommandLine(args: readonly string[]): CommandLine {
   }
   if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}"`);
   const command = (first ?? "run") as Command;
-  const waitText = parsed.values.wait;
   if (waitText !== undefined && command !== "healthcheck") {
     throw new ConfigError("--wait is only valid with the healthcheck command");
   }

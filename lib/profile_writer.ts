@@ -9,10 +9,9 @@
 import {
   type FileSystem,
   FileWriteError,
-  readManagedFile,
-  replaceFile,
   type ReplaceMode,
   type ReplaceResult,
+  updateFile,
 } from "./atomic_file.ts";
 import type { Credentials } from "./credentials.ts";
 import { configSection, credentialsSection, upsertSection } from "./shared_file.ts";
@@ -41,8 +40,7 @@ export interface WriteOutcome {
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
-async function readText(path: string, fs: FileSystem | undefined): Promise<string> {
-  const bytes = await readManagedFile(path, fs);
+function decode(path: string, bytes: Uint8Array | undefined): string {
   if (bytes === undefined) return "";
   try {
     return decoder.decode(bytes);
@@ -99,22 +97,29 @@ export async function writeProfile(
   options: ProfileWriterOptions,
 ): Promise<WriteOutcome> {
   const replace = { mode: options.fileMode, writeMode: options.writeMode, ...fsOption(options) };
-  const configText = renderConfigFile(
-    await readText(options.configFile, options.fs),
-    options.profile,
-    options.region,
-    options.output,
+  const config = await updateFile(
+    options.configFile,
+    (current) =>
+      encoder.encode(
+        renderConfigFile(
+          decode(options.configFile, current),
+          options.profile,
+          options.region,
+          options.output,
+        ),
+      ),
+    replace,
   );
-  const config = await replaceFile(options.configFile, encoder.encode(configText), replace);
-
-  const credentialsText = renderCredentialsFile(
-    await readText(options.credentialsFile, options.fs),
-    options.profile,
-    credentials,
-  );
-  const written = await replaceFile(
+  const written = await updateFile(
     options.credentialsFile,
-    encoder.encode(credentialsText),
+    (current) =>
+      encoder.encode(
+        renderCredentialsFile(
+          decode(options.credentialsFile, current),
+          options.profile,
+          credentials,
+        ),
+      ),
     replace,
   );
   return { credentials: written, config };

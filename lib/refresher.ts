@@ -225,8 +225,7 @@ export class Refresher {
         });
       }
       if (this.#wakeRequested) continue;
-      this.#wake = new AbortController();
-      await this.#clock.sleep(delay, AbortSignal.any([signal, this.#wake.signal]));
+      await this.#sleepUnlessWoken(delay, signal);
     }
   }
 
@@ -249,6 +248,22 @@ export class Refresher {
       }
     }
     return false;
+  }
+
+  // One controller per wait, aborted by stop or by refreshNow(). It is not
+  // built with AbortSignal.any, whose dependents pile up on the long-lived
+  // stop signal, one per wait (visible as RSS growth at a 1 s interval).
+  async #sleepUnlessWoken(delay: number, stop: AbortSignal): Promise<void> {
+    const wake = new AbortController();
+    this.#wake = wake;
+    const onStop = () => wake.abort();
+    stop.addEventListener("abort", onStop, { once: true });
+    if (stop.aborted) wake.abort();
+    try {
+      await this.#clock.sleep(delay, wake.signal);
+    } finally {
+      stop.removeEventListener("abort", onStop);
+    }
   }
 
   #successDelay(): number {

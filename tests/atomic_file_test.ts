@@ -214,7 +214,19 @@ Deno.test("replaceFile() reports a parent that cannot be created", async () => {
   const dir = await tempDir();
   await Deno.writeTextFile(join(dir, "file"), "");
   const path = join(dir, "file", "sub", "credentials");
-  await assert.rejects(replaceFile(path, bytes("x")), /cannot create directory: /);
+  // The lstat of the target already fails: its parent is a file.
+  await assert.rejects(replaceFile(path, bytes("x")), /Not a directory \(os error 20\)/);
+  // A parent that is merely missing under an unwritable directory.
+  const locked = join(dir, "locked");
+  await Deno.mkdir(locked, { mode: 0o500 });
+  const fs: FileSystem = {
+    ...denoFileSystem,
+    mkdirp: () => Promise.reject(new Error("Permission denied (os error 13)")),
+  };
+  await assert.rejects(
+    replaceFile(join(locked, "sub", "credentials"), bytes("x"), { fs }),
+    /cannot create directory: Permission denied/,
+  );
   await Deno.remove(dir, { recursive: true });
 });
 

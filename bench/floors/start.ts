@@ -1,0 +1,2 @@
+// Start-up floor: the bare runtime running one line.
+console.log("ok");
