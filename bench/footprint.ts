@@ -99,7 +99,10 @@ function readOrUndefined(path: string): string | undefined {
   }
 }
 
-async function pollUntil(check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+async function pollUntil(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!(await check())) {
     if (performance.now() > deadline) throw new Error("timed out");
@@ -126,8 +129,7 @@ async function startToFirstWrite(variant: string): Promise<{ write: number; read
   let ready = 0;
   await Promise.all([
     pollUntil(() => {
-      const complete =
-        judgeCredentials(readOrUndefined(join(home, ".aws/credentials"))) === "ok" &&
+      const complete = judgeCredentials(readOrUndefined(join(home, ".aws/credentials"))) === "ok" &&
         judgeConfig(readOrUndefined(join(home, ".aws/config"))) === "ok";
       if (complete) write = performance.now() - started;
       return complete;
@@ -156,7 +158,15 @@ async function floorFetchWrite(): Promise<number> {
   const path = join(dir, "out.json");
   const started = performance.now();
   const process = spawnDeno(
-    ["run", "--quiet", "--allow-net", "--allow-write", "bench/floors/fetch_write.ts", fake.url, path],
+    [
+      "run",
+      "--quiet",
+      "--allow-net",
+      "--allow-write",
+      "bench/floors/fetch_write.ts",
+      fake.url,
+      path,
+    ],
     {},
   );
   let elapsed = 0;
@@ -174,7 +184,8 @@ async function floorFetchWrite(): Promise<number> {
 
 function memoryKiB(pid: number): { rss: number; hwm: number } {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, "m").exec(status)?.[1]);
+  const field = (name: string) =>
+    Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, "m").exec(status)?.[1]);
   return { rss: field("VmRSS"), hwm: field("VmHWM") };
 }
 
@@ -200,7 +211,13 @@ async function idleRss(): Promise<Map<string, IdleSample[]>> {
       const { process } = spawnHelper(variant, home, { AWS_REFRESH_INTERVAL: "1" });
       running.push({ key: variant, process, home });
     }
-    const floor = spawnDeno(["run", "--quiet", "--allow-net", "bench/floors/serve.ts", String(freePort())], {});
+    const floor = spawnDeno([
+      "run",
+      "--quiet",
+      "--allow-net",
+      "bench/floors/serve.ts",
+      String(freePort()),
+    ], {});
     running.push({ key: "floor", process: floor });
   }
   await sleep(10_000);
@@ -270,8 +287,14 @@ function table(headers: string[], rows: Array<Array<string | number>>): string {
 // Warm the module cache so no run pays for the first transpile.
 await startToFirstWrite("none");
 
-console.log(`credential-helper footprint: ${RUNS} runs, idle ${IDLE_SECONDS} s, deno ${Deno.version.deno}`);
-console.log(`machine: ${navigator.hardwareConcurrency} cores, ${Math.round(Deno.systemMemoryInfo().total / 2 ** 30)} GiB\n`);
+console.log(
+  `credential-helper footprint: ${RUNS} runs, idle ${IDLE_SECONDS} s, deno ${Deno.version.deno}`,
+);
+console.log(
+  `machine: ${navigator.hardwareConcurrency} cores, ${
+    Math.round(Deno.systemMemoryInfo().total / 2 ** 30)
+  } GiB\n`,
+);
 
 const startRuns: Record<string, Array<{ write: number; ready: number }>> = {};
 const floorStartRuns: number[] = [];
@@ -289,7 +312,11 @@ for (let run = 0; run < RUNS; run++) {
 }
 const scrapeRuns: Array<{ rps: number; p99: number }> = [];
 for (let run = 0; run < RUNS; run++) scrapeRuns.push(await metricsScrape());
-console.log(`measuring idle RSS of ${RUNS * (VARIANTS.length + 1)} processes side by side for ${IDLE_SECONDS} s…\n`);
+console.log(
+  `measuring idle RSS of ${
+    RUNS * (VARIANTS.length + 1)
+  } processes side by side for ${IDLE_SECONDS} s…\n`,
+);
 const idle = await idleRss();
 
 const ours = "none";
@@ -300,7 +327,19 @@ const idleFloor = idle.get("floor")!;
 
 console.log("## Run by run (V8 flags: none)\n");
 console.log(table(
-  ["run", "floor start ms", "floor fetch+write ms", "start→first write ms", "start→ready ms", "idle RSS MiB", "floor RSS MiB", "peak RSS MiB", "CPU/refresh ms", "/metrics req/s", "p99 ms"],
+  [
+    "run",
+    "floor start ms",
+    "floor fetch+write ms",
+    "start→first write ms",
+    "start→ready ms",
+    "idle RSS MiB",
+    "floor RSS MiB",
+    "peak RSS MiB",
+    "CPU/refresh ms",
+    "/metrics req/s",
+    "p99 ms",
+  ],
   Array.from({ length: RUNS }, (_, i) => [
     i + 1,
     round(floorStartRuns[i]!),
@@ -324,11 +363,46 @@ const growth = median(idleOurs.map((s) => s.rssEnd - s.rssEarly));
 const cpu = median(cpuRuns[ours]!);
 console.log("\n## Medians and ratios to the floor\n");
 console.log(table(["measure", "credential-helper", "floor", "ratio", "target", "met"], [
-  ["start → first write (ms)", round(medianWrite), round(medianFloorWrite), round(medianWrite / medianFloorWrite, 2), "≤ 1.3×", medianWrite / medianFloorWrite <= 1.3 ? "yes" : "no"],
-  ["start → ready (ms)", round(median(ready)), round(median(floorStartRuns)), round(median(ready) / median(floorStartRuns), 2), "", ""],
-  ["idle RSS after " + IDLE_SECONDS + " s (MiB)", round(medianRss / 1024), round(medianFloorRss / 1024), round(medianRss / medianFloorRss, 2), "≤ 1.15×", medianRss / medianFloorRss <= 1.15 ? "yes" : "no"],
-  ["peak RSS, VmHWM (MiB)", round(median(idleOurs.map((s) => s.hwm)) / 1024), round(median(idleFloor.map((s) => s.hwm)) / 1024), "", "", ""],
-  ["RSS growth 10 s → " + IDLE_SECONDS + " s (KiB)", growth, median(idleFloor.map((s) => s.rssEnd - s.rssEarly)), "", "≤ 0 (noise ±256)", growth <= 256 ? "yes" : "no"],
+  [
+    "start → first write (ms)",
+    round(medianWrite),
+    round(medianFloorWrite),
+    round(medianWrite / medianFloorWrite, 2),
+    "≤ 1.3×",
+    medianWrite / medianFloorWrite <= 1.3 ? "yes" : "no",
+  ],
+  [
+    "start → ready (ms)",
+    round(median(ready)),
+    round(median(floorStartRuns)),
+    round(median(ready) / median(floorStartRuns), 2),
+    "",
+    "",
+  ],
+  [
+    "idle RSS after " + IDLE_SECONDS + " s (MiB)",
+    round(medianRss / 1024),
+    round(medianFloorRss / 1024),
+    round(medianRss / medianFloorRss, 2),
+    "≤ 1.15×",
+    medianRss / medianFloorRss <= 1.15 ? "yes" : "no",
+  ],
+  [
+    "peak RSS, VmHWM (MiB)",
+    round(median(idleOurs.map((s) => s.hwm)) / 1024),
+    round(median(idleFloor.map((s) => s.hwm)) / 1024),
+    "",
+    "",
+    "",
+  ],
+  [
+    "RSS growth 10 s → " + IDLE_SECONDS + " s (KiB)",
+    growth,
+    median(idleFloor.map((s) => s.rssEnd - s.rssEarly)),
+    "",
+    "≤ 0 (noise ±256)",
+    growth <= 256 ? "yes" : "no",
+  ],
   ["CPU per refresh (ms)", round(cpu, 2), "", "", "≤ 2 ms", cpu <= 2 ? "yes" : "no"],
   ["/metrics, 4 clients (req/s)", Math.round(median(scrapeRuns.map((s) => s.rps))), "", "", "", ""],
   ["/metrics p99 (ms)", round(median(scrapeRuns.map((s) => s.p99)), 2), "", "", "", ""],

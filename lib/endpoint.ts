@@ -7,6 +7,8 @@
  */
 
 import { type Credentials, InvalidCredentialsError, parseCredentials } from "./credentials.ts";
+import { BodyTooLargeError, type HttpGet, httpGet, type HttpResponse } from "./http_get.ts";
+import { VERSION } from "./version.ts";
 
 /** Where the ECS form `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` is appended. */
 export const ECS_ENDPOINT_BASE = "http://169.254.170.2";
@@ -72,8 +74,8 @@ export interface EndpointClientOptions {
   maxBodyBytes?: number;
   /** Same-origin redirects followed before giving up. Default 3. */
   maxRedirects?: number;
-  /** The fetch implementation. Default `globalThis.fetch`. */
-  fetch?: typeof fetch;
+  /** The HTTP client. Default {@linkcode httpGet}. */
+  get?: HttpGet;
   /** Reads the token file. Default `Deno.readTextFile`. */
   readTextFile?: (path: string) => Promise<string>;
   /** Clock used to reject expired credentials. Default `() => new Date()`. */
@@ -98,7 +100,7 @@ export class EndpointClient {
   readonly #totalTimeoutMs: number;
   readonly #maxBodyBytes: number;
   readonly #maxRedirects: number;
-  readonly #fetch: typeof fetch;
+  readonly #get: HttpGet;
   readonly #readTextFile: (path: string) => Promise<string>;
   readonly #now: () => Date;
   readonly #onSecret: (secret: string) => void;
@@ -111,7 +113,7 @@ export class EndpointClient {
     this.#totalTimeoutMs = options.totalTimeoutMs ?? 5000;
     this.#maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
     this.#maxRedirects = options.maxRedirects ?? 3;
-    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#get = options.get ?? httpGet;
     this.#readTextFile = options.readTextFile ?? Deno.readTextFile;
     this.#now = options.now ?? (() => new Date());
     this.#onSecret = options.onSecret ?? (() => {});
@@ -130,9 +132,12 @@ export class EndpointClient {
    * @throws {EndpointError} on any failure
    */
   async fetchCredentials(signal?: AbortSignal): Promise<Credentials> {
-    const headers = new Headers({ Accept: "application/json" });
+    const headers: Record<string, string> = {
+      Accept: "application/json",
+      "User-Agent": `credential-helper/${VERSION}`,
+    };
     const token = await this.#token();
-    if (token !== undefined) headers.set("Authorization", token);
+    if (token !== undefined) headers["Authorization"] = token;
 
     const total = new AbortController();
     const onOuterAbort = () => total.abort(new EndpointError("aborted", "request aborted"));
@@ -147,8 +152,7 @@ export class EndpointClient {
     try {
       if (signal?.aborted) onOuterAbort();
       const response = await this.#request(headers, total);
-      const body = await this.#readBody(response, total.signal);
-      return this.#interpret(response.status, body);
+      return this.#interpret(response);
     } catch (error) {
       throw toEndpointError(error, total.signal);
     } finally {
@@ -190,9 +194,9 @@ export class EndpointClient {
     return token;
   }
 
-  // Follows same-origin redirects by hand: a redirect to another host would
+  // Follows same-origin redirects only: a redirect to another host would
   // hand it the Authorization header, and the AWS SDKs do not follow them.
-  async #request(headers: Headers, total: AbortController): Promise<Response> {
+  async #request(headers: Record<string, string>, total: AbortController): Promise<HttpResponse> {
     let url = this.#url;
     for (let hop = 0;; hop++) {
       const headersTimer = setTimeout(
@@ -202,19 +206,23 @@ export class EndpointClient {
           ),
         this.#connectTimeoutMs,
       );
-      let response: Response;
+      let response: HttpResponse;
       try {
-        response = await this.#fetch(url, {
-          method: "GET",
+        response = await this.#get(url, {
           headers,
-          redirect: "manual",
           signal: total.signal,
+          maxBodyBytes: this.#maxBodyBytes,
+          onHeaders: () => clearTimeout(headersTimer),
         });
+      } catch (error) {
+        if (error instanceof BodyTooLargeError) {
+          throw new EndpointError("too-large", `HTTP response ${error.message}`, { cause: error });
+        }
+        throw error;
       } finally {
         clearTimeout(headersTimer);
       }
       if (response.status < 300 || response.status > 399) return response;
-      await response.body?.cancel();
       const location = response.headers.get("location");
       if (location === null) return response;
       let next: URL;
@@ -239,53 +247,8 @@ export class EndpointClient {
     }
   }
 
-  async #readBody(response: Response, signal: AbortSignal): Promise<Uint8Array> {
-    const declared = Number(response.headers.get("content-length") ?? "NaN");
-    if (declared > this.#maxBodyBytes) {
-      await response.body?.cancel();
-      throw new EndpointError(
-        "too-large",
-        `HTTP ${response.status} body of ${declared} bytes exceeds the ${this.#maxBodyBytes}-byte cap`,
-      );
-    }
-    if (response.body === null) return new Uint8Array(0);
-    // With a declared length under the cap, the HTTP layer itself refuses
-    // more bytes than declared, so the native bytes() path is bounded; it
-    // also avoids the JavaScript stream machinery, which costs about 3 MiB
-    // of resident memory (see README "Footprint"). Without one, stream and
-    // count.
-    if (Number.isSafeInteger(declared)) return await response.bytes();
-    const reader = response.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    try {
-      for (;;) {
-        if (signal.aborted) throw signal.reason;
-        const { done, value } = await reader.read();
-        if (done) break;
-        size += value.byteLength;
-        if (size > this.#maxBodyBytes) {
-          throw new EndpointError(
-            "too-large",
-            `HTTP ${response.status} body exceeds the ${this.#maxBodyBytes}-byte cap`,
-          );
-        }
-        chunks.push(value);
-      }
-    } catch (error) {
-      await reader.cancel().catch(() => {});
-      throw error;
-    }
-    const body = new Uint8Array(size);
-    let offset = 0;
-    for (const chunk of chunks) {
-      body.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
-    return body;
-  }
-
-  #interpret(status: number, bytes: Uint8Array): Credentials {
+  #interpret(response: HttpResponse): Credentials {
+    const { status, body: bytes } = response;
     const text = new TextDecoder().decode(bytes);
     let body: unknown;
     let parsed = false;
@@ -352,7 +315,7 @@ export function errorDetail(body: unknown): string | undefined {
 function toEndpointError(error: unknown, signal: AbortSignal): EndpointError {
   if (error instanceof EndpointError) return error;
   if (signal.aborted && signal.reason instanceof EndpointError) return signal.reason;
-  // fetch says only "fetch failed"; the reason (refused, reset, DNS) is in its cause.
+  // The innermost cause carries the reason (refused, reset, DNS).
   let reason: unknown = error;
   while (reason instanceof Error && reason.cause instanceof Error) reason = reason.cause;
   const message = reason instanceof Error ? reason.message : String(reason);

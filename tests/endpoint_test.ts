@@ -120,7 +120,7 @@ Deno.test("EndpointClient stops reading past the body cap", async () => {
     const client = new EndpointClient(new URL(fake.url), { totalTimeoutMs: 10_000 });
     const error = await failure(client.fetchCredentials());
     assert.equal(error.kind, "too-large");
-    assert.equal(error.message, "HTTP 200 body exceeds the 1048576-byte cap");
+    assert.equal(error.message, "HTTP response body exceeds the 1048576-byte cap");
   } finally {
     await fake.close();
   }
@@ -130,7 +130,7 @@ Deno.test("EndpointClient stops reading past the body cap", async () => {
       const error = await failure(
         new EndpointClient(url, { maxBodyBytes: 1024 }).fetchCredentials(),
       );
-      assert.equal(error.message, "HTTP 200 body of 2048 bytes exceeds the 1024-byte cap");
+      assert.equal(error.message, "HTTP response body of 2048 bytes exceeds the 1024-byte cap");
     },
   );
 });

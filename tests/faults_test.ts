@@ -25,7 +25,7 @@ const EXPECTED_REASON: Record<Exclude<Fault, "none">, RegExp> = {
   "empty-strings": /reason="response field SecretAccessKey is empty"/,
   "expired": /reason="credentials already expired at \d{4}-\d\d-\d\dT[\d:.]+Z"/,
   "bad-date": /reason="response field Expiration is not an RFC 3339 timestamp: \\"next tuesday\\""/,
-  "huge": /reason="HTTP 200 body exceeds the 1048576-byte cap"/,
+  "huge": /reason="HTTP response body exceeds the 1048576-byte cap"/,
   "redirect-other-host":
     /reason="HTTP 302 redirect to another origin http:\/\/127\.0\.0\.2:\d+ refused"/,
   "slow-then-reset": /reason="request failed: .*(reset|closed|error reading a body|body)/i,
