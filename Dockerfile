@@ -7,15 +7,15 @@ ARG DENO_VERSION=2.9.6
 
 FROM denoland/deno:debian-${DENO_VERSION} AS build
 # Same V8 flags as `make build` (chosen by `make bench`; see README "Footprint").
-ARG V8_FLAGS=""
+ARG V8_FLAGS="--v8-flags=--jitless,--lite-mode"
 WORKDIR /src
 # Only what the program is built from: no package.json, so no npm install.
 COPY deno.json main.ts ./
 COPY lib/ lib/
 # -P: the "default" permission set from deno.json, exactly what the tests run
-# with. --no-code-cache: the binary never writes a cache, so it runs on a
-# read-only root file system.
-RUN deno compile -P --no-code-cache ${V8_FLAGS} --output /out/credential-helper main.ts \
+# with. --no-npm: nothing from npm is embedded. --no-code-cache: the binary
+# never writes a cache, so it runs on a read-only root file system.
+RUN deno compile -P --no-npm --no-code-cache ${V8_FLAGS} --output /out/credential-helper main.ts \
  && /out/credential-helper --version
 
 FROM gcr.io/distroless/cc-debian12:nonroot

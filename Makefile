@@ -8,8 +8,9 @@ DENO_DEP := $(if $(filter $(DENO_PINNED),$(DENO)),$(DENO_PINNED),)
 
 VERSION := $(shell sed -n 's/^export const VERSION = "\(.*\)";/\1/p' lib/version.ts)
 DENO_VERSION := $(shell sed -n 's/.*"deno": "\([0-9.]*\)".*/\1/p' package.json)
-# Chosen from `make bench`; see README "Footprint".
-V8_FLAGS :=
+# Chosen from `make bench`; see README "Footprint". The tests run with the
+# same flags (tests/helpers.ts), so they exercise what the binary runs.
+V8_FLAGS := --v8-flags=--jitless,--lite-mode
 PREFIX ?= /usr/local
 DESTDIR ?=
 SYSTEMD_UNIT_DIR ?= /etc/systemd/system
@@ -55,7 +56,7 @@ demo: $(DENO_DEP) ## run the helper against a built-in demo endpoint; Ctrl-C sto
 build: dist/credential-helper ## compile dist/credential-helper (needs denort: set DENORT_BIN offline)
 
 dist/credential-helper: $(DENO_DEP) main.ts lib/*.ts deno.json
-	$(DENO) compile -P --no-code-cache $(V8_FLAGS) --output $@ main.ts
+	$(DENO) compile -P --no-npm --no-code-cache $(V8_FLAGS) --output $@ main.ts
 	./$@ --version
 
 bench: $(DENO_DEP) ## footprint benchmark against the bare-runtime floors (prints a table)

@@ -4,7 +4,7 @@
  * leftover temp files. Not part of `make test`.
  *
  * Environment knobs: SOAK_CYCLES (default 10000), SOAK_FAULT_RATE (0.1),
- * SOAK_V8_FLAGS (passed as --v8-flags, default none).
+ * SOAK_V8_FLAGS (passed as --v8-flags; default: the Makefile's, as shipped).
  *
  * @module
  */
@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TEMP_PREFIX } from "../lib/atomic_file.ts";
 import { type Fault, FAULTS, freePort, startFakeEndpoint } from "../tests/fake_endpoint.ts";
+import { SHIPPED_V8_FLAGS } from "./shipped.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CYCLES = Number(Deno.env.get("SOAK_CYCLES") ?? "10000");
@@ -24,6 +25,10 @@ const SLOW_FAULT_RATE = 0.001;
 const FAST_FAULTS = FAULTS.filter((f) => !SLOW_FAULTS.includes(f));
 const PEAK_GROWTH_LIMIT_KIB = 5 * 1024;
 
+function v8Args(flags: string): string[] {
+  return flags === "none" ? [] : [`--v8-flags=${flags}`];
+}
+
 const fake = startFakeEndpoint();
 const home = await Deno.makeTempDir({ prefix: "soak-home-" });
 const aws = join(home, ".aws");
@@ -33,7 +38,7 @@ const child = new Deno.Command(Deno.execPath(), {
     "run",
     "--quiet",
     "-P",
-    ...(Deno.env.get("SOAK_V8_FLAGS") ? [`--v8-flags=${Deno.env.get("SOAK_V8_FLAGS")}`] : []),
+    ...v8Args(Deno.env.get("SOAK_V8_FLAGS") ?? SHIPPED_V8_FLAGS),
     "main.ts",
   ],
   cwd: ROOT,
@@ -44,9 +49,6 @@ const child = new Deno.Command(Deno.execPath(), {
     AWS_CONTAINER_CREDENTIALS_FULL_URI: fake.url,
     LISTEN_PORT: String(freePort()),
     LISTEN_ADDRESS: "127.0.0.1",
-    ...(Deno.env.get("MALLOC_ARENA_MAX")
-      ? { MALLOC_ARENA_MAX: Deno.env.get("MALLOC_ARENA_MAX")! }
-      : {}),
     LOG_LEVEL: "error", // only failures are logged; successes are seen in the file
   },
   stdin: "null",

@@ -238,10 +238,11 @@ export async function updateFile(
     }
     return "mode-changed";
   }
-  if ((options.writeMode ?? "atomic") === "atomic") {
+  // A file that does not exist yet has no inode to keep, so even in
+  // `inplace` mode it is created whole, by rename: a crash cannot leave half
+  // a line that no later write would repair.
+  if ((options.writeMode ?? "atomic") === "atomic" || info === undefined || current === undefined) {
     await replaceAtomically(path, content, mode, fs, options.randomSuffix ?? randomHex);
-  } else if (info === undefined || current === undefined) {
-    await createInPlace(path, content, mode, fs);
   } else {
     await rewriteInPlace(path, content, { bytes: current, mode: info.mode }, mode, fs);
   }
@@ -309,29 +310,7 @@ async function replaceAtomically(
   }
 }
 
-async function createInPlace(
-  path: string,
-  content: Uint8Array,
-  mode: number,
-  fs: FileSystem,
-): Promise<void> {
-  let file: WritableFile;
-  try {
-    file = await fs.createNew(path, mode);
-  } catch (error) {
-    throw new FileWriteError(path, reasonOf(error), { cause: error });
-  }
-  try {
-    await fs.chmod(path, mode);
-    await writeAll(file, content);
-    await file.sync();
-    file.close();
-  } catch (error) {
-    file.close();
-    await fs.remove(path).catch(() => {});
-    throw new FileWriteError(path, reasonOf(error), { cause: error });
-  }
-}
+const NEWLINE = 0x0a;
 
 async function rewriteInPlace(
   path: string,
@@ -351,7 +330,13 @@ async function rewriteInPlace(
   try {
     // Overwrite from the start without truncating first: the blocks of the old
     // content stay allocated, so on a full disk the old bytes can be put back.
-    await writeAll(file, content);
+    // New content shorter than the old is padded with newlines in the same
+    // write, so a crash before the truncate leaves blank lines, which every
+    // INI reader skips, rather than the tail of the old content.
+    const padded = new Uint8Array(Math.max(content.byteLength, old.bytes.byteLength));
+    padded.set(content);
+    padded.fill(NEWLINE, content.byteLength);
+    await writeAll(file, padded);
     await file.truncate(content.byteLength);
     await file.sync();
   } catch (error) {

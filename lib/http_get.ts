@@ -111,9 +111,10 @@ class Reader {
 
   /** Everything until the peer closes, failing past `limit` bytes. */
   async rest(limit: number): Promise<Uint8Array> {
-    while (await this.#fill()) {
+    do {
       if (this.#buffer.byteLength > limit) throw new BodyTooLargeError(limit);
-    }
+    } while (await this.#fill());
+    if (this.#buffer.byteLength > limit) throw new BodyTooLargeError(limit);
     const out = this.#buffer;
     this.#buffer = new Uint8Array(0);
     return out;

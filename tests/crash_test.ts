@@ -116,6 +116,7 @@ Deno.test("crash: the strict reader rejects truncated, duplicated and mixed sets
   assert.equal(judgeCredentials(undefined), "missing");
   assert.equal(judgeCredentials(""), "empty");
   assert.equal(judgeCredentials(whole.slice(0, -1)), "torn", "no final newline");
+  assert.equal(judgeCredentials(whole + "\n\n"), "ok", "blank lines are harmless");
   assert.equal(judgeCredentials(whole.slice(0, 120)), "torn", "truncated");
   assert.equal(judgeCredentials(whole + "aws_session_token = x\n"), "torn", "duplicate key");
   assert.equal(judgeCredentials(whole + whole), "torn", "duplicate section");

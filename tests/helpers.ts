@@ -38,9 +38,10 @@ export interface HelperProcess {
 
 /**
  * How every test runs the program: `-P` loads deno.json's "default"
- * permission set, the one `deno compile` bakes into the binary.
+ * permission set, and the V8 flags are the Makefile's V8_FLAGS, both as
+ * `deno compile` bakes them into the binary (tests/packaging_test.ts checks).
  */
-export const DENO_RUN_ARGS = ["run", "--quiet", "-P"] as const;
+export const DENO_RUN_ARGS = ["run", "--quiet", "-P", "--v8-flags=--jitless,--lite-mode"] as const;
 
 /** A copy of the program and the Deno runtime that any uid can run. */
 export interface NonRootRuntime {

@@ -68,11 +68,10 @@ Deno.test("packaging: compile, tests and deno.json use one permission set", () =
   assert.ok(denoJson.permissions?.default, "deno.json defines the default permission set");
   assert.match(
     makefile,
-    /\$\(DENO\) compile -P --no-code-cache \$\(V8_FLAGS\) --output \$@ main\.ts/,
+    /\$\(DENO\) compile -P --no-npm --no-code-cache \$\(V8_FLAGS\) --output \$@ main\.ts/,
   );
-  assert.match(dockerfile, /deno compile -P --no-code-cache \$\{V8_FLAGS\} --output /);
-  assert.deepEqual([...DENO_RUN_ARGS], ["run", "--quiet", "-P"]);
-  assert.equal(denoJson.tasks.start, "deno run -P main.ts");
+  assert.match(dockerfile, /deno compile -P --no-npm --no-code-cache \$\{V8_FLAGS\} --output /);
+  assert.equal(denoJson.tasks.start, `deno run -P ${DENO_RUN_ARGS[3]} main.ts`);
   // The env permission lists exactly the variables the program reads.
   assert.deepEqual(
     [...denoJson.permissions.default.env].sort(),
@@ -81,6 +80,8 @@ Deno.test("packaging: compile, tests and deno.json use one permission set", () =
   const dockerFlags = /^ARG V8_FLAGS="(.*)"$/m.exec(dockerfile)?.[1];
   const makeFlags = /^V8_FLAGS :=(.*)$/m.exec(makefile)?.[1]?.trim();
   assert.equal(dockerFlags, makeFlags, "the image and make build use the same V8 flags");
+  // The tests run the program with the permission set and V8 flags it ships with.
+  assert.deepEqual([...DENO_RUN_ARGS], ["run", "--quiet", "-P", makeFlags]);
 });
 
 Deno.test("packaging: the Makefile's recipes are deno.json's tasks", () => {
@@ -208,7 +209,7 @@ Deno.test("packaging: systemd-analyze verify accepts the unit without a warning"
       "PrivateTmp=yes",
       "PrivateDevices=yes",
       "ProtectHome=yes",
-      "MemoryDenyWriteExecute=no",
+      "MemoryDenyWriteExecute=yes",
       "Restart=on-failure",
       "EnvironmentFile=-/etc/credential-helper/env",
       "Environment=CREDENTIALS_FILE_MODE=0640",
@@ -218,6 +219,64 @@ Deno.test("packaging: systemd-analyze verify accepts the unit without a warning"
   }
   assert.match(unit, /^RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX$/m);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("packaging: the shipped V8 flags run under W^X, as MemoryDenyWriteExecute=yes requires", async () => {
+  // prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN): the kernel refuses memory
+  // that is writable and executable, or becomes executable after being
+  // written; systemd's MemoryDenyWriteExecute=yes enforces the same rule.
+  const underMdwe = [
+    "-c",
+    [
+      "import ctypes, os, sys",
+      "libc = ctypes.CDLL(None, use_errno=True)",
+      "if libc.prctl(65, 1, 0, 0, 0) != 0: sys.exit('PR_SET_MDWE failed: errno %d' % ctypes.get_errno())",
+      "os.execv(sys.argv[1], sys.argv[1:])",
+    ].join("\n"),
+  ];
+  const shippedFlags = DENO_RUN_ARGS.find((arg) => arg.startsWith("--v8-flags="))!;
+  const fake = startFakeEndpoint();
+  const logs: string[] = [];
+  try {
+    for (const flags of [[shippedFlags], []]) {
+      const home = await Deno.makeTempDir();
+      const result = await new Deno.Command("/usr/bin/python3", {
+        args: [
+          ...underMdwe,
+          Deno.execPath(),
+          "run",
+          "--quiet",
+          "-P",
+          ...flags,
+          join(ROOT, "main.ts"),
+          "once",
+        ],
+        cwd: ROOT,
+        clearEnv: true,
+        env: { HOME: home, AWS_CONTAINER_CREDENTIALS_FULL_URI: fake.url },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(result.stderr);
+      logs.push(stderr);
+      assert.doesNotMatch(stderr, /PR_SET_MDWE failed/, "the kernel must support PR_SET_MDWE");
+      if (flags.length === 1) {
+        assert.equal(result.code, 0, `with ${shippedFlags}: ${stderr}`);
+        assert.ok(
+          (await Deno.readTextFile(join(home, ".aws/credentials"))).includes(
+            fake.last().AccessKeyId,
+          ),
+        );
+      } else {
+        // The control: with the JIT on, W^X stops the runtime, so the check above means something.
+        assert.notEqual(result.code, 0, "without --jitless the runtime should not survive W^X");
+      }
+      await Deno.remove(home, { recursive: true });
+    }
+    for (const secret of fake.secrets()) assert.ok(!logs.join("\n").includes(secret));
+  } finally {
+    await fake.close();
+  }
 });
 
 Deno.test("packaging: runs as uid 65532 into a group-shared directory with mode 0640", async () => {

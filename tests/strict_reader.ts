@@ -15,13 +15,14 @@ const CREDENTIALS = new RegExp(
   "^\\[default\\]\\n" +
     "aws_access_key_id = ASIAFAKE(\\d{12})\\n" +
     "aws_secret_access_key = fakeSecret(\\d+)-[A-Za-z0-9+/]{30}\\n" +
-    "aws_session_token = fakeSessionToken(\\d+)-[A-Za-z0-9+/]{100,300}\\n$",
+    "aws_session_token = fakeSessionToken(\\d+)-[A-Za-z0-9+/]{100,300}\\n+$",
 );
-const CONFIG = "[default]\nregion = us-east-2\n";
+const CONFIG = /^\[default\]\nregion = us-east-2\n+$/;
 
 /**
  * Judge one credentials file's text strictly: exactly our three keys, each
- * whole, all from the same issued set, and nothing else.
+ * whole, all from the same issued set, and nothing else but trailing blank
+ * lines (which every INI reader skips).
  */
 export function judgeCredentials(text: string | undefined): ReadVerdict {
   if (text === undefined) return "missing";
@@ -37,7 +38,7 @@ export function judgeCredentials(text: string | undefined): ReadVerdict {
 export function judgeConfig(text: string | undefined): ReadVerdict {
   if (text === undefined) return "missing";
   if (text === "") return "empty";
-  return text === CONFIG ? "ok" : "torn";
+  return CONFIG.test(text) ? "ok" : "torn";
 }
 
 function readOrUndefined(path: string): string | undefined {
