@@ -407,6 +407,14 @@ console.log(table(["measure", "credential-helper", "floor", "ratio", "target", "
     "",
   ],
   [
+    "private (anonymous) RSS (MiB)",
+    round(median(idleOurs.map((s) => s.anon)) / 1024),
+    round(median(idleFloor.map((s) => s.anon)) / 1024),
+    round(median(idleOurs.map((s) => s.anon)) / median(idleFloor.map((s) => s.anon)), 2),
+    "",
+    "",
+  ],
+  [
     "RSS growth 10 s → " + IDLE_SECONDS + " s (KiB)",
     growth,
     median(idleFloor.map((s) => s.rssEnd - s.rssEarly)),
