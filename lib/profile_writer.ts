@@ -9,6 +9,7 @@
 import {
   type FileSystem,
   FileWriteError,
+  type ReplaceFileOptions,
   type ReplaceMode,
   type ReplaceResult,
   updateFile,
@@ -97,32 +98,26 @@ export async function writeProfile(
   options: ProfileWriterOptions,
 ): Promise<WriteOutcome> {
   const replace = { mode: options.fileMode, writeMode: options.writeMode, ...fsOption(options) };
-  const config = await updateFile(
+  const config = await updateText(
     options.configFile,
-    (current) =>
-      encoder.encode(
-        renderConfigFile(
-          decode(options.configFile, current),
-          options.profile,
-          options.region,
-          options.output,
-        ),
-      ),
+    (text) => renderConfigFile(text, options.profile, options.region, options.output),
     replace,
   );
-  const written = await updateFile(
+  const written = await updateText(
     options.credentialsFile,
-    (current) =>
-      encoder.encode(
-        renderCredentialsFile(
-          decode(options.credentialsFile, current),
-          options.profile,
-          credentials,
-        ),
-      ),
+    (text) => renderCredentialsFile(text, options.profile, credentials),
     replace,
   );
   return { credentials: written, config };
+}
+
+/** {@linkcode updateFile} on text: decode strictly, edit, encode. */
+function updateText(
+  path: string,
+  edit: (text: string) => string,
+  options: ReplaceFileOptions,
+): Promise<ReplaceResult> {
+  return updateFile(path, (current) => encoder.encode(edit(decode(path, current))), options);
 }
 
 function fsOption(options: ProfileWriterOptions): { fs?: FileSystem } {

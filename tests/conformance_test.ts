@@ -7,8 +7,15 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fromIni } from "@aws-sdk/credential-provider-ini";
 import { loadSharedConfigFiles } from "@smithy/core/config";
-import { freePort, type IssuedCredentials, startFakeEndpoint } from "./fake_endpoint.ts";
-import { assertNoSecretsIn, runHelper, spawnHelper, tempHome, waitFor } from "./helpers.ts";
+import { type IssuedCredentials, startFakeEndpoint } from "./fake_endpoint.ts";
+import {
+  assertNoSecretsIn,
+  helperEnv,
+  runHelper,
+  spawnHelper,
+  tempHome,
+  waitFor,
+} from "./helpers.ts";
 
 /** What a client read for one profile. */
 interface Reading {
@@ -241,13 +248,7 @@ Deno.test("conformance: a busy pre-existing file stays readable, other profiles 
 Deno.test("conformance: clients read the latest set after several refreshes", async () => {
   const home = await tempHome();
   const fake = startFakeEndpoint();
-  const helper = spawnHelper({
-    HOME: home,
-    AWS_CONTAINER_CREDENTIALS_FULL_URI: fake.url,
-    AWS_REFRESH_INTERVAL: "1",
-    LISTEN_PORT: String(freePort()),
-    LISTEN_ADDRESS: "127.0.0.1",
-  });
+  const helper = spawnHelper(helperEnv(home, fake.url, { AWS_REFRESH_INTERVAL: "1" }));
   try {
     await waitFor("four refreshes", () => helper.count(/INFO refreshed /) >= 4 ? true : undefined);
   } finally {

@@ -7,9 +7,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { TEMP_PREFIX } from "../lib/atomic_file.ts";
-import { freePort, startFakeEndpoint } from "./fake_endpoint.ts";
+import { startFakeEndpoint } from "./fake_endpoint.ts";
 import {
   assertNoSecretsIn,
+  helperEnv,
   type HelperProcess,
   httpGet,
   listDir,
@@ -28,14 +29,9 @@ async function startHelper(
   options: SpawnOptions = {},
 ): Promise<{ helper: HelperProcess; port: number; close: () => Promise<void> }> {
   const fake = startFakeEndpoint();
-  const port = freePort();
-  const helper = spawnHelper({
-    AWS_CONTAINER_CREDENTIALS_FULL_URI: fake.url,
-    AWS_REFRESH_INTERVAL: "1",
-    LISTEN_PORT: String(port),
-    LISTEN_ADDRESS: "127.0.0.1",
-    ...env,
-  }, options);
+  const environment = helperEnv(env.HOME!, fake.url, { AWS_REFRESH_INTERVAL: "1", ...env });
+  const port = Number(environment.LISTEN_PORT);
+  const helper = spawnHelper(environment, options);
   await helper.waitForLine(/INFO started /);
   return {
     helper,

@@ -8,6 +8,7 @@ import { type Fault, freePort, startFakeEndpoint } from "./fake_endpoint.ts";
 import {
   assertNoSecretsIn,
   credentialsBlock,
+  helperEnv,
   listDir,
   readIfExists,
   runHelper,
@@ -19,20 +20,10 @@ import { VERSION } from "../lib/version.ts";
 
 const allSecrets: string[] = [];
 
-function baseEnv(home: string, endpoint: string, extra: Record<string, string> = {}) {
-  return {
-    HOME: home,
-    AWS_CONTAINER_CREDENTIALS_FULL_URI: endpoint,
-    LISTEN_PORT: String(freePort()),
-    LISTEN_ADDRESS: "127.0.0.1",
-    ...extra,
-  };
-}
-
 Deno.test("e2e: first write gives exact files, region, mode 0600 and a 0700 directory", async () => {
   const home = await tempHome();
   const fake = startFakeEndpoint();
-  const helper = spawnHelper(baseEnv(home, fake.url));
+  const helper = spawnHelper(helperEnv(home, fake.url));
   try {
     await helper.waitForLine(/INFO refreshed /);
     const issued = fake.last();
@@ -62,7 +53,7 @@ Deno.test("e2e: first write gives exact files, region, mode 0600 and a 0700 dire
 Deno.test("e2e: rotation is picked up on the next refresh; a named profile and output are written", async () => {
   const home = await tempHome();
   const fake = startFakeEndpoint({ accountId: "123456789012" });
-  const helper = spawnHelper(baseEnv(home, fake.url, {
+  const helper = spawnHelper(helperEnv(home, fake.url, {
     AWS_REFRESH_INTERVAL: "1",
     AWS_PROFILE: "app",
     AWS_REGION: "eu-central-1",
@@ -100,7 +91,7 @@ Deno.test("e2e: other profiles, comments and CRLF lines survive byte for byte", 
   await Deno.writeTextFile(join(home, ".aws", "credentials"), before);
   await Deno.writeTextFile(join(home, ".aws", "config"), configBefore);
   const fake = startFakeEndpoint();
-  const result = await runHelper(baseEnv(home, fake.url), { args: ["once"] });
+  const result = await runHelper(helperEnv(home, fake.url), { args: ["once"] });
   allSecrets.push(...fake.secrets());
   await fake.close();
   assert.equal(result.code, 0, result.stderr.join("\n"));
@@ -127,7 +118,7 @@ Deno.test("e2e: other profiles, comments and CRLF lines survive byte for byte", 
 Deno.test("e2e: a failing endpoint leaves the last good files untouched and the helper serving", async () => {
   const home = await tempHome();
   const fake = startFakeEndpoint();
-  const env = baseEnv(home, fake.url);
+  const env = helperEnv(home, fake.url);
   const helper = spawnHelper(env);
   const faults: Fault[] = ["500-json", "not-json", "expired", "null", "empty-strings"];
   try {
@@ -177,7 +168,7 @@ Deno.test("e2e: a failing endpoint leaves the last good files untouched and the 
 Deno.test("e2e: endpoint down at start, then up: files appear without a restart", async () => {
   const home = await tempHome();
   const port = freePort();
-  const helper = spawnHelper(baseEnv(home, `http://127.0.0.1:${port}/creds`, {
+  const helper = spawnHelper(helperEnv(home, `http://127.0.0.1:${port}/creds`, {
     AWS_REFRESH_INTERVAL: "1",
   }));
   let fake;
@@ -202,7 +193,7 @@ Deno.test("e2e: SIGTERM and SIGINT exit 0 promptly with no temp file left", asyn
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     const home = await tempHome();
     const fake = startFakeEndpoint();
-    const helper = spawnHelper(baseEnv(home, fake.url));
+    const helper = spawnHelper(helperEnv(home, fake.url));
     await helper.waitForLine(/INFO refreshed /);
     allSecrets.push(...fake.secrets());
     fake.fault = "hang"; // an in-flight request must not hold the exit up
@@ -267,7 +258,7 @@ Deno.test("e2e: each bad configuration exits 2 with one line and creates nothing
 Deno.test("e2e: once exits 0 when written and 1 after bounded retries when not", async () => {
   const home = await tempHome();
   const fake = startFakeEndpoint();
-  const ok = await runHelper(baseEnv(home, fake.url), { args: ["once"] });
+  const ok = await runHelper(helperEnv(home, fake.url), { args: ["once"] });
   allSecrets.push(...fake.secrets());
   assert.equal(ok.code, 0, ok.stderr.join("\n"));
   assert.equal(
@@ -277,7 +268,7 @@ Deno.test("e2e: once exits 0 when written and 1 after bounded retries when not",
   const good = await Deno.readTextFile(join(home, ".aws", "credentials"));
   fake.fault = "500-json";
   const started = Date.now();
-  const failed = await runHelper(baseEnv(home, fake.url), { args: ["once"] });
+  const failed = await runHelper(helperEnv(home, fake.url), { args: ["once"] });
   assert.equal(failed.code, 1);
   assert.ok(Date.now() - started < 15_000);
   assert.equal(failed.stderr.filter((l) => l.includes("ERROR refresh failed")).length, 3);
@@ -304,7 +295,7 @@ Deno.test("e2e: the token file's content is sent as the Authorization header and
   await Deno.writeTextFile(join(home, "token"), token + "\n");
   const fake = startFakeEndpoint({ requiredToken: token });
   const result = await runHelper(
-    baseEnv(home, fake.url, {
+    helperEnv(home, fake.url, {
       AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: join(home, "token"),
       LOG_LEVEL: "debug",
     }),
@@ -319,7 +310,7 @@ Deno.test("e2e: the token file's content is sent as the Authorization header and
 Deno.test("e2e: LOG_FORMAT=json writes one JSON object per line", async () => {
   const home = await tempHome();
   const fake = startFakeEndpoint();
-  const result = await runHelper(baseEnv(home, fake.url, { LOG_FORMAT: "json" }), {
+  const result = await runHelper(helperEnv(home, fake.url, { LOG_FORMAT: "json" }), {
     args: ["once"],
   });
   allSecrets.push(...fake.secrets());

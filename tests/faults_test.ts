@@ -6,8 +6,15 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Fault, FAULTS, freePort, startFakeEndpoint } from "./fake_endpoint.ts";
-import { assertNoSecretsIn, httpGet, spawnHelper, tempHome, waitFor } from "./helpers.ts";
+import { type Fault, FAULTS, startFakeEndpoint } from "./fake_endpoint.ts";
+import {
+  assertNoSecretsIn,
+  helperEnv,
+  httpGet,
+  spawnHelper,
+  tempHome,
+  waitFor,
+} from "./helpers.ts";
 
 /** What the log must say for each fault. */
 const EXPECTED_REASON: Record<Exclude<Fault, "none">, RegExp> = {
@@ -46,13 +53,9 @@ function memoryKiB(pid: number): { rss: number; hwm: number } {
 Deno.test("faults: every endpoint fault keeps the last good files and the helper on schedule", async () => {
   const home = await tempHome();
   let fake = startFakeEndpoint();
-  const port = freePort();
-  const helper = spawnHelper({
-    HOME: home,
-    AWS_CONTAINER_CREDENTIALS_FULL_URI: fake.url,
-    LISTEN_PORT: String(port),
-    LISTEN_ADDRESS: "127.0.0.1",
-  });
+  const env = helperEnv(home, fake.url);
+  const port = env.LISTEN_PORT;
+  const helper = spawnHelper(env);
   const credentialsPath = join(home, ".aws", "credentials");
   const configPath = join(home, ".aws", "config");
   const secrets: string[] = [];

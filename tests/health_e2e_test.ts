@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { freePort, startFakeEndpoint } from "./fake_endpoint.ts";
 import {
   assertNoSecretsIn,
+  helperEnv,
   httpGet,
   runHelper,
   spawnHelper,
@@ -66,14 +67,11 @@ Deno.test("e2e health: /readyz is 503 before the first write, 200 after; /health
 Deno.test("e2e health: /readyz turns 503 after expiry while the endpoint fails", async () => {
   const home = await tempHome();
   const fake = startFakeEndpoint({ lifetimeSeconds: 3 });
-  const port = freePort();
-  const helper = spawnHelper({
-    HOME: home,
-    AWS_CONTAINER_CREDENTIALS_FULL_URI: fake.url,
-    LISTEN_PORT: String(port),
-    LISTEN_ADDRESS: "127.0.0.1",
+  const env = helperEnv(home, fake.url, {
     REFRESH_BEFORE_EXPIRY: "0",
   });
+  const port = env.LISTEN_PORT;
+  const helper = spawnHelper(env);
   try {
     await helper.waitForLine(/INFO refreshed /);
     fake.fault = "500-json";

@@ -8,6 +8,7 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "./fake_endpoint.ts";
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -197,6 +198,24 @@ export function spawnHelper(
         waiters.push(waiter);
       });
     },
+  };
+}
+
+/**
+ * The environment of a helper with its HOME at `home`, talking to
+ * `endpointUrl`, listening on a free loopback port (in `LISTEN_PORT`).
+ */
+export function helperEnv(
+  home: string,
+  endpointUrl: string,
+  extra: Record<string, string> = {},
+): Record<string, string> & { LISTEN_PORT: string } {
+  return {
+    HOME: home,
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: endpointUrl,
+    LISTEN_PORT: String(freePort()),
+    LISTEN_ADDRESS: "127.0.0.1",
+    ...extra,
   };
 }
 

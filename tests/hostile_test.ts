@@ -5,9 +5,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { TEMP_PREFIX } from "../lib/atomic_file.ts";
-import { freePort, startFakeEndpoint } from "./fake_endpoint.ts";
+import { startFakeEndpoint } from "./fake_endpoint.ts";
 import {
   assertNoSecretsIn,
+  helperEnv,
   httpGet,
   listDir,
   runHelper,
@@ -25,13 +26,9 @@ Deno.test("hostile: a symlinked credentials file is refused, and its target left
   await Deno.writeTextFile(victim, "do not overwrite\n");
   await Deno.symlink(victim, join(aws, "credentials"));
   const fake = startFakeEndpoint();
-  const port = freePort();
-  const helper = spawnHelper({
-    HOME: home,
-    AWS_CONTAINER_CREDENTIALS_FULL_URI: fake.url,
-    LISTEN_PORT: String(port),
-    LISTEN_ADDRESS: "127.0.0.1",
-  });
+  const env = helperEnv(home, fake.url);
+  const port = env.LISTEN_PORT;
+  const helper = spawnHelper(env);
   try {
     const line = await helper.waitForLine(/ERROR refresh failed/);
     assert.match(
