@@ -99,6 +99,21 @@ export interface RefreshState {
   readonly lastError: string | undefined;
 }
 
+/** The state of a loop that started at `startedAt` and has done nothing yet. */
+export function initialRefreshState(startedAt: number): RefreshState {
+  return {
+    startedAt,
+    attemptStartedAt: undefined,
+    nextAttemptAt: undefined,
+    lastSuccessAt: undefined,
+    expiration: undefined,
+    successes: 0,
+    failures: 0,
+    consecutiveFailures: 0,
+    lastError: undefined,
+  };
+}
+
 /** What the refresher calls to do its work. */
 export interface RefresherOptions {
   /** Fetch and validate credentials. Errors' messages must be safe to log. */
@@ -132,17 +147,7 @@ export class Refresher {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
-    this.#state = {
-      startedAt: this.#clock.now(),
-      attemptStartedAt: undefined,
-      nextAttemptAt: undefined,
-      lastSuccessAt: undefined,
-      expiration: undefined,
-      successes: 0,
-      failures: 0,
-      consecutiveFailures: 0,
-      lastError: undefined,
-    };
+    this.#state = initialRefreshState(this.#clock.now());
   }
 
   /** The current state. The object is replaced, never mutated, so it is safe to keep. */

@@ -1,21 +1,12 @@
 import assert from "node:assert/strict";
 import { ATTEMPT_STUCK_MS, createHealthHandler, OVERDUE_GRACE_MS } from "../lib/health.ts";
-import type { RefreshState } from "../lib/refresher.ts";
+import { initialRefreshState, type RefreshState } from "../lib/refresher.ts";
 import { parsePrometheus } from "./prometheus.ts";
 
 const T0 = Date.parse("2026-11-26T12:00:00Z");
 
-const INITIAL: RefreshState = {
-  startedAt: T0,
-  attemptStartedAt: T0,
-  nextAttemptAt: undefined,
-  lastSuccessAt: undefined,
-  expiration: undefined,
-  successes: 0,
-  failures: 0,
-  consecutiveFailures: 0,
-  lastError: undefined,
-};
+// The first attempt is under way.
+const INITIAL: RefreshState = { ...initialRefreshState(T0), attemptStartedAt: T0 };
 
 function handlerFor(state: RefreshState, now = T0) {
   return createHealthHandler({ state: () => state, now: () => now, version: "9.9.9" });
