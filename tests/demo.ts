@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startFakeEndpoint } from "./fake_endpoint.ts";
+import { DENO_RUN_ARGS } from "./helpers.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const home = await Deno.makeTempDir({ prefix: "credential-helper-demo-" });
@@ -22,7 +23,7 @@ console.log(`health:         curl -s localhost:3000/readyz; curl -s localhost:30
 console.log(`refreshing every ${interval} s; SIGHUP refreshes now; Ctrl-C stops\n`);
 
 const helper = new Deno.Command(Deno.execPath(), {
-  args: ["run", "-P", "main.ts"],
+  args: [...DENO_RUN_ARGS, "main.ts"],
   cwd: root,
   env: {
     HOME: home,

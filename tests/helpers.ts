@@ -18,8 +18,14 @@ export const transcript: string[] = [];
 
 // Deno would otherwise create its cache under each test's HOME. World-writable,
 // so a helper run as another uid can use it too.
-const DENO_DIR = Deno.makeTempDirSync({ prefix: "credential-helper-deno-dir-" });
-Deno.chmodSync(DENO_DIR, 0o777);
+let sharedDenoDir: string | undefined;
+function denoDir(): string {
+  if (sharedDenoDir === undefined) {
+    sharedDenoDir = Deno.makeTempDirSync({ prefix: "credential-helper-deno-dir-" });
+    Deno.chmodSync(sharedDenoDir, 0o777);
+  }
+  return sharedDenoDir;
+}
 
 /** A running helper process. */
 export interface HelperProcess {
@@ -137,7 +143,7 @@ export function spawnHelper(
     clearEnv: true,
     env: {
       PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      DENO_DIR: user?.runtime.denoDir ?? DENO_DIR,
+      DENO_DIR: user?.runtime.denoDir ?? denoDir(),
       DENO_NO_UPDATE_CHECK: "1",
       ...env,
     },
