@@ -179,10 +179,12 @@ export class EndpointClient {
     }
     const token = text.replace(/(\r?\n)+$/, "");
     if (token !== "") this.#onSecret(token);
-    if (/[\r\n]/.test(token)) {
+    // deno-lint-ignore no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(token)) {
+      // A line break would let the file inject headers into the request.
       throw new EndpointError(
         "token-file",
-        `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE "${source.path}" holds a line break inside the token`,
+        `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE "${source.path}" holds a line break or control character inside the token`,
       );
     }
     if (token === "") {

@@ -67,7 +67,7 @@ Deno.test("EndpointClient re-reads the token file on every fetch and trims the n
     await Deno.writeTextFile(path, "abc\r\nInjected: yes\n");
     const injected = await failure(client.fetchCredentials());
     assert.equal(injected.kind, "token-file");
-    assert.match(injected.message, /holds a line break inside the token/);
+    assert.match(injected.message, /holds a line break or control character inside the token/);
     assert.ok(!injected.message.includes("abc"));
 
     await Deno.writeTextFile(path, "\n");
