@@ -39,7 +39,12 @@ const MIN_SECRET_LENGTH = 4;
 const encoder = new TextEncoder();
 
 function writeStderr(line: string): void {
-  Deno.stderr.writeSync(encoder.encode(line + "\n"));
+  try {
+    Deno.stderr.writeSync(encoder.encode(line + "\n"));
+  } catch {
+    // A closed or full stderr must not stop the refresh loop; the files and
+    // the health listener still tell the truth.
+  }
 }
 
 /**
