@@ -5,6 +5,8 @@
  * @module
  */
 
+import { type HttpGet, httpGet } from "./http_get.ts";
+
 /** Options for {@linkcode probeReadiness}. */
 export interface ProbeOptions {
   /** Per-request timeout in ms. Default 2000. */
@@ -13,8 +15,8 @@ export interface ProbeOptions {
   waitMs?: number;
   /** Pause between tries in ms. Default 250. */
   retryEveryMs?: number;
-  /** Default `globalThis.fetch`. */
-  fetch?: typeof fetch;
+  /** The HTTP client. Default {@linkcode httpGet}. */
+  get?: HttpGet;
 }
 
 /** The probe's outcome: ready, or a one-line reason it is not. */
@@ -31,11 +33,14 @@ export function probeUrl(listenAddress: string, port: number): URL {
   return new URL(`http://${host}:${port}/readyz`);
 }
 
-async function probeOnce(url: URL, timeoutMs: number, fetcher: typeof fetch): Promise<ProbeResult> {
+async function probeOnce(url: URL, timeoutMs: number, get: HttpGet): Promise<ProbeResult> {
   try {
-    const response = await fetcher(url, { signal: AbortSignal.timeout(timeoutMs) });
-    const body = (await response.text()).trim().slice(0, 200);
+    const response = await get(url, {
+      signal: AbortSignal.timeout(timeoutMs),
+      maxBodyBytes: 64 * 1024,
+    });
     if (response.status === 200) return { ready: true };
+    const body = new TextDecoder().decode(response.body).trim().slice(0, 200);
     return { ready: false, reason: `${url} answered ${response.status}: ${body}` };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -47,9 +52,9 @@ async function probeOnce(url: URL, timeoutMs: number, fetcher: typeof fetch): Pr
 export async function probeReadiness(url: URL, options: ProbeOptions = {}): Promise<ProbeResult> {
   const timeoutMs = options.timeoutMs ?? 2000;
   const deadline = Date.now() + (options.waitMs ?? 0);
-  const fetcher = options.fetch ?? globalThis.fetch;
+  const get = options.get ?? httpGet;
   for (;;) {
-    const result = await probeOnce(url, timeoutMs, fetcher);
+    const result = await probeOnce(url, timeoutMs, get);
     if (result.ready || Date.now() >= deadline) return result;
     await new Promise((resolve) => setTimeout(resolve, options.retryEveryMs ?? 250));
   }
