@@ -76,12 +76,38 @@ export interface EndpointClientOptions {
   maxRedirects?: number;
   /** The HTTP client. Default {@linkcode httpGet}. */
   get?: HttpGet;
-  /** Reads the token file. Default `Deno.readTextFile`. */
+  /** Reads the token file. Default {@linkcode readTokenFile}. */
   readTextFile?: (path: string) => Promise<string>;
   /** Clock used to reject expired credentials. Default `() => new Date()`. */
   now?: () => Date;
   /** Called with each secret as soon as it is known, so logs can redact it. */
   onSecret?: (secret: string) => void;
+}
+
+/** The largest token file read; a token is a few hundred bytes. */
+export const MAX_TOKEN_FILE_BYTES = 16 * 1024;
+
+/**
+ * Read a token file, refusing more than {@linkcode MAX_TOKEN_FILE_BYTES}
+ * (so a path such as /dev/zero cannot exhaust memory) and non-UTF-8 text.
+ */
+export async function readTokenFile(path: string): Promise<string> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    const buffer = new Uint8Array(MAX_TOKEN_FILE_BYTES + 1);
+    let size = 0;
+    while (size < buffer.byteLength) {
+      const read = await file.read(buffer.subarray(size));
+      if (read === null) break;
+      size += read;
+    }
+    if (size > MAX_TOKEN_FILE_BYTES) {
+      throw new RangeError(`it is larger than ${MAX_TOKEN_FILE_BYTES} bytes`);
+    }
+    return new TextDecoder("utf-8", { fatal: true }).decode(buffer.subarray(0, size));
+  } finally {
+    file.close();
+  }
 }
 
 /** The default cap on an endpoint's body. */
@@ -114,7 +140,7 @@ export class EndpointClient {
     this.#maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
     this.#maxRedirects = options.maxRedirects ?? 3;
     this.#get = options.get ?? httpGet;
-    this.#readTextFile = options.readTextFile ?? Deno.readTextFile;
+    this.#readTextFile = options.readTextFile ?? readTokenFile;
     this.#now = options.now ?? (() => new Date());
     this.#onSecret = options.onSecret ?? (() => {});
     if (this.#authorization.kind === "value") this.#onSecret(this.#authorization.token);

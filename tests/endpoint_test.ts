@@ -73,6 +73,16 @@ Deno.test("EndpointClient re-reads the token file on every fetch and trims the n
     await Deno.writeTextFile(path, "\n");
     assert.match((await failure(client.fetchCredentials())).message, /is empty/);
 
+    await Deno.writeTextFile(path, "x".repeat(20_000));
+    assert.match(
+      (await failure(client.fetchCredentials())).message,
+      /cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE ".*": it is larger than 16384 bytes/,
+    );
+    const endless = new EndpointClient(new URL(fake.url), {
+      authorization: { kind: "file", path: "/dev/zero" },
+    });
+    assert.match((await failure(endless.fetchCredentials())).message, /larger than 16384 bytes/);
+
     await Deno.remove(path);
     assert.match(
       (await failure(client.fetchCredentials())).message,
