@@ -52,7 +52,6 @@ export type HttpGet = (url: URL, options?: HttpGetOptions) => Promise<HttpRespon
 
 const MAX_HEADER_BYTES = 32 * 1024;
 const MAX_CHUNK_LINE = 1024;
-const CRLF = new Uint8Array([13, 10]);
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
 
@@ -84,7 +83,7 @@ class Reader {
   /** Bytes up to (not including) the next CRLF, at most `limit` of them. */
   async line(limit: number, what: string): Promise<string> {
     for (;;) {
-      const end = indexOf(this.#buffer, CRLF);
+      const end = indexOfCrlf(this.#buffer);
       if (end !== -1) {
         const line = latin1.decode(this.#buffer.subarray(0, end));
         this.#buffer = this.#buffer.subarray(end + 2);
@@ -121,12 +120,10 @@ class Reader {
   }
 }
 
-function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
-  outer: for (let i = 0; i <= haystack.byteLength - needle.byteLength; i++) {
-    for (let j = 0; j < needle.byteLength; j++) {
-      if (haystack[i + j] !== needle[j]) continue outer;
-    }
-    return i;
+/** Index of the first CRLF in `bytes`, or -1; the search itself is native. */
+function indexOfCrlf(bytes: Uint8Array): number {
+  for (let cr = bytes.indexOf(13); cr !== -1; cr = bytes.indexOf(13, cr + 1)) {
+    if (bytes[cr + 1] === 10) return cr;
   }
   return -1;
 }
