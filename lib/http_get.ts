@@ -55,41 +55,58 @@ const MAX_CHUNK_LINE = 1024;
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
 
-/** Reads a connection with a small buffer: lines, exact counts, or to the end. */
+/**
+ * Reads a connection through one growable buffer (compacted before it
+ * grows, doubled when full): lines, exact counts, or everything to the end.
+ */
 class Reader {
   #conn: Deno.Conn;
-  #buffer = new Uint8Array(0);
+  #data = new Uint8Array(4096);
+  #start = 0;
+  #end = 0;
   #eof = false;
 
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
   }
 
+  get #available(): Uint8Array {
+    return this.#data.subarray(this.#start, this.#end);
+  }
+
   async #fill(): Promise<boolean> {
     if (this.#eof) return false;
-    const chunk = new Uint8Array(16 * 1024);
-    const read = await this.#conn.read(chunk);
+    if (this.#end === this.#data.byteLength) {
+      const used = this.#end - this.#start;
+      if (used === this.#data.byteLength) {
+        const bigger = new Uint8Array(this.#data.byteLength * 2);
+        bigger.set(this.#available);
+        this.#data = bigger;
+      } else {
+        this.#data.copyWithin(0, this.#start, this.#end);
+      }
+      this.#start = 0;
+      this.#end = used;
+    }
+    const read = await this.#conn.read(this.#data.subarray(this.#end));
     if (read === null) {
       this.#eof = true;
       return false;
     }
-    const joined = new Uint8Array(this.#buffer.byteLength + read);
-    joined.set(this.#buffer);
-    joined.set(chunk.subarray(0, read), this.#buffer.byteLength);
-    this.#buffer = joined;
+    this.#end += read;
     return true;
   }
 
   /** Bytes up to (not including) the next CRLF, at most `limit` of them. */
   async line(limit: number, what: string): Promise<string> {
     for (;;) {
-      const end = indexOfCrlf(this.#buffer);
+      const available = this.#available;
+      const end = indexOfCrlf(available);
       if (end !== -1) {
-        const line = latin1.decode(this.#buffer.subarray(0, end));
-        this.#buffer = this.#buffer.subarray(end + 2);
-        return line;
+        this.#start += end + 2;
+        return latin1.decode(available.subarray(0, end));
       }
-      if (this.#buffer.byteLength > limit) throw new Error(`${what} longer than ${limit} bytes`);
+      if (available.byteLength > limit) throw new Error(`${what} longer than ${limit} bytes`);
       if (!await this.#fill()) {
         throw new Error(`connection closed before the end of the ${what}`);
       }
@@ -98,24 +115,24 @@ class Reader {
 
   /** Exactly `count` bytes. */
   async exact(count: number): Promise<Uint8Array> {
-    while (this.#buffer.byteLength < count) {
+    while (this.#end - this.#start < count) {
       if (!await this.#fill()) {
         throw new Error("connection closed before the end of the body");
       }
     }
-    const out = this.#buffer.slice(0, count);
-    this.#buffer = this.#buffer.subarray(count);
+    const out = this.#data.slice(this.#start, this.#start + count);
+    this.#start += count;
     return out;
   }
 
   /** Everything until the peer closes, failing past `limit` bytes. */
   async rest(limit: number): Promise<Uint8Array> {
     do {
-      if (this.#buffer.byteLength > limit) throw new BodyTooLargeError(limit);
+      if (this.#end - this.#start > limit) throw new BodyTooLargeError(limit);
     } while (await this.#fill());
-    if (this.#buffer.byteLength > limit) throw new BodyTooLargeError(limit);
-    const out = this.#buffer;
-    this.#buffer = new Uint8Array(0);
+    if (this.#end - this.#start > limit) throw new BodyTooLargeError(limit);
+    const out = this.#data.slice(this.#start, this.#end);
+    this.#start = this.#end;
     return out;
   }
 }
