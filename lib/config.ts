@@ -6,15 +6,13 @@
  * @module
  */
 
+import type { ReplaceMode } from "./atomic_file.ts";
 import { type AuthorizationSource, ECS_ENDPOINT_BASE, endpointUrlProblem } from "./endpoint.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 import { VERSION } from "./version.ts";
 
 /** The subcommands. */
 export type Command = "run" | "once" | "healthcheck" | "help" | "version";
-
-/** How a file is replaced. */
-export type WriteMode = "atomic" | "inplace";
 
 /** Everything the program needs to know, validated. */
 export interface Config {
@@ -31,7 +29,7 @@ export interface Config {
   readonly listenPort: number;
   readonly listenAddress: string;
   readonly fileMode: number;
-  readonly writeMode: WriteMode;
+  readonly writeMode: ReplaceMode;
   readonly allowInsecureEndpoint: boolean;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;

@@ -147,11 +147,6 @@ export class EndpointClient {
     if (this.#authorization.kind === "value") this.#onSecret(this.#authorization.token);
   }
 
-  /** The endpoint URL, for logs. */
-  get url(): URL {
-    return this.#url;
-  }
-
   /**
    * Fetch credentials once.
    *

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Credentials } from "./credentials.ts";
+import { type Credentials, millisecondsUntilExpiry } from "./credentials.ts";
 import type { Logger } from "./log.ts";
 
 /** Shortest wait before a refresh driven by expiry, so a source that keeps handing out nearly expired credentials cannot cause a hot loop. */
@@ -190,7 +190,7 @@ export class Refresher {
         expiration: credentials.expiration.toISOString(),
         files: outcome,
       });
-      const lifetimeMs = credentials.expiration.getTime() - now;
+      const lifetimeMs = millisecondsUntilExpiry(credentials, new Date(now));
       if (lifetimeMs < this.#options.refreshBeforeExpirySeconds * 1000) {
         logger.warn("credentials expire sooner than REFRESH_BEFORE_EXPIRY", {
           expires_in_seconds: Math.floor(lifetimeMs / 1000),

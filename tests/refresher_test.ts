@@ -243,3 +243,21 @@ Deno.test("Refresher.runOnce() retries a bounded number of times", async () => {
   assert.equal(calls, 3);
   assert.deepEqual(clock.sleeps, [1000, 2000]);
 });
+
+Deno.test("Refresher warns when credentials expire sooner than REFRESH_BEFORE_EXPIRY", async () => {
+  const clock = fakeClock();
+  const lines: string[] = [];
+  const refresher = new Refresher({
+    fetchCredentials: () => Promise.resolve(credentialsAt(T0 + 90_000, 1)),
+    writeCredentials: () => Promise.resolve("written"),
+    intervalSeconds: 900,
+    refreshBeforeExpirySeconds: 300,
+    logger: new Logger({ sink: (l) => lines.push(l), now: clock.now }),
+    clock,
+  });
+  assert.equal(await refresher.refreshOnce(new AbortController().signal), true);
+  assert.equal(
+    lines[1],
+    "2026-11-26T12:00:00.000Z WARN credentials expire sooner than REFRESH_BEFORE_EXPIRY expires_in_seconds=90",
+  );
+});
