@@ -321,6 +321,86 @@ Deno.test("e2e: LOG_FORMAT=json writes one JSON object per line", async () => {
   assert.equal(records[1].level, "info");
 });
 
+Deno.test("e2e: an https endpoint is verified against the CA in DENO_CERT, and refused without it", async () => {
+  const dir = await tempHome();
+  const openssl = async (...args: string[]) => {
+    const result = await new Deno.Command("openssl", { args, cwd: dir, stderr: "piped" }).output();
+    assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
+  };
+  await openssl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=credential-helper test CA",
+  );
+  await openssl(
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "server.key",
+    "-out",
+    "server.csr",
+    "-subj",
+    "/CN=localhost",
+  );
+  await Deno.writeTextFile(join(dir, "ext.cnf"), "subjectAltName=DNS:localhost\n");
+  await openssl(
+    "x509",
+    "-req",
+    "-in",
+    "server.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "server.pem",
+    "-days",
+    "1",
+    "-extfile",
+    "ext.cnf",
+  );
+  const fake = startFakeEndpoint({
+    tls: {
+      cert: await Deno.readTextFile(join(dir, "server.pem")),
+      key: await Deno.readTextFile(join(dir, "server.key")),
+    },
+  });
+  try {
+    const trusted = await runHelper(
+      helperEnv(join(dir, "home"), fake.url, { DENO_CERT: join(dir, "ca.pem") }),
+      { args: ["once"] },
+    );
+    assert.equal(trusted.code, 0, trusted.stderr.join("\n"));
+    assert.equal(
+      await Deno.readTextFile(join(dir, "home", ".aws", "credentials")),
+      credentialsBlock("default", fake.last()),
+    );
+    const untrusted = await runHelper(helperEnv(join(dir, "other"), fake.url), { args: ["once"] });
+    assert.equal(untrusted.code, 1);
+    assert.match(
+      untrusted.stderr.find((l) => l.includes("refresh failed"))!,
+      /certificate|UnknownIssuer/i,
+    );
+    assert.equal(await readIfExists(join(dir, "other", ".aws", "credentials")), undefined);
+    allSecrets.push(...fake.secrets());
+  } finally {
+    await fake.close();
+  }
+});
+
 Deno.test("e2e: no secret issued in this file ever reached a log line or HTTP body", () => {
   assert.ok(allSecrets.length >= 10, `collected ${allSecrets.length} secrets`);
   assertNoSecretsIn(allSecrets, 20);

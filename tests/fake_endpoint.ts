@@ -65,6 +65,8 @@ export interface FakeEndpointOptions {
   requiredToken?: string;
   /** Include `AccountId`. Default false. */
   accountId?: string;
+  /** Serve https with this PEM certificate chain and key. Default: plain http. */
+  tls?: { cert: string; key: string };
 }
 
 /** A running fake endpoint. */
@@ -196,9 +198,12 @@ export function startFakeEndpoint(options: FakeEndpointOptions = {}): FakeEndpoi
     onListen: () => {},
     signal: closing.signal,
     handler,
+    ...(options.tls ?? {}),
   });
   const fake: FakeEndpoint = {
-    url: `http://127.0.0.1:${server.addr.port}/creds`,
+    url: options.tls === undefined
+      ? `http://127.0.0.1:${server.addr.port}/creds`
+      : `https://localhost:${server.addr.port}/creds`,
     port: server.addr.port,
     fault: "none",
     lifetimeSeconds: options.lifetimeSeconds ?? 3600,
