@@ -334,3 +334,56 @@ Deno.test("packaging: the demo and the tests share one fake endpoint", () => {
   assert.match(read("tests/demo.ts"), /from "\.\/fake_endpoint\.ts"/);
   assert.match(makefile, /^demo:.*\n\t\$\(DENO\) run --allow-all tests\/demo\.ts$/m);
 });
+
+Deno.test("packaging: make install honours DESTDIR and PREFIX and points the unit at the binary", async () => {
+  const work = await Deno.makeTempDir({ prefix: "credential-helper-install-" });
+  const copy = join(work, "src");
+  for (const dir of ["lib", "deploy/systemd"]) {
+    await Deno.mkdir(join(copy, dir), { recursive: true });
+  }
+  for (
+    const file of [
+      "Makefile",
+      "main.ts",
+      "deno.json",
+      "package.json",
+      "deploy/systemd/credential-helper.service",
+      "deploy/systemd/env.example",
+    ]
+  ) {
+    await Deno.copyFile(join(ROOT, file), join(copy, file));
+  }
+  for await (const entry of Deno.readDir(join(ROOT, "lib"))) {
+    await Deno.copyFile(join(ROOT, "lib", entry.name), join(copy, "lib", entry.name));
+  }
+  // A stand-in for the compiled binary, newer than its sources, so make
+  // installs it without compiling (the compile needs denort, which CI lacks).
+  await Deno.mkdir(join(copy, "dist"));
+  await Deno.writeTextFile(join(copy, "dist/credential-helper"), "#!/bin/sh\necho stand-in\n");
+  const destdir = join(work, "root");
+  const result = await run("make", [
+    "-C",
+    copy,
+    "install",
+    `DESTDIR=${destdir}`,
+    "PREFIX=/opt/ch",
+    "DENO=/bin/false",
+  ]);
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const binary = await Deno.stat(join(destdir, "opt/ch/bin/credential-helper"));
+  assert.equal(binary.mode! & 0o777, 0o755);
+  const installedUnit = await Deno.readTextFile(
+    join(destdir, "etc/systemd/system/credential-helper.service"),
+  );
+  assert.match(installedUnit, /^ExecStart=\/opt\/ch\/bin\/credential-helper run$/m);
+  assert.match(
+    installedUnit,
+    /^ExecStartPost=\/opt\/ch\/bin\/credential-helper healthcheck --wait 60$/m,
+  );
+  assert.doesNotMatch(installedUnit, /\/usr\/local\/bin/);
+  assert.equal(
+    await Deno.readTextFile(join(destdir, "etc/credential-helper/env.example")),
+    read("deploy/systemd/env.example"),
+  );
+  await Deno.remove(work, { recursive: true });
+});
