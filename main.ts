@@ -44,16 +44,7 @@ export async function main(args: readonly string[]): Promise<number> {
     console.error(`credential-helper: ${error.message}`);
     return EXIT_CONFIG;
   }
-  switch (config.command) {
-    case "help":
-    case "version":
-      return EXIT_OK; // handled above
-    case "healthcheck":
-      return await healthcheck(config);
-    case "once":
-    case "run":
-      return await refresh(config);
-  }
+  return config.command === "healthcheck" ? await healthcheck(config) : await refresh(config);
 }
 
 async function healthcheck(config: Config): Promise<number> {

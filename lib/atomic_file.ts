@@ -352,7 +352,7 @@ async function rewriteInPlace(
     throw new FileWriteError(path, reasonOf(error), { cause: error });
   }
   file.close();
-  if ((old.mode & ~mode) !== 0 || old.mode !== mode) {
+  if (old.mode !== mode) {
     try {
       await fs.chmod(path, mode);
     } catch (error) {

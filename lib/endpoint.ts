@@ -7,7 +7,13 @@
  */
 
 import { type Credentials, InvalidCredentialsError, parseCredentials } from "./credentials.ts";
-import { BodyTooLargeError, type HttpGet, httpGet, type HttpResponse } from "./http_get.ts";
+import {
+  BodyTooLargeError,
+  type HttpGet,
+  httpGet,
+  type HttpResponse,
+  MAX_BODY_BYTES,
+} from "./http_get.ts";
 import { VERSION } from "./version.ts";
 
 /** Where the ECS form `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` is appended. */
@@ -109,9 +115,6 @@ export async function readTokenFile(path: string): Promise<string> {
     file.close();
   }
 }
-
-/** The default cap on an endpoint's body. */
-export const MAX_BODY_BYTES = 1024 * 1024;
 
 /**
  * Fetches and validates credentials from one endpoint.

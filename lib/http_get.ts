@@ -50,6 +50,9 @@ export interface HttpGetOptions {
 /** The signature of {@linkcode httpGet}, for injection. */
 export type HttpGet = (url: URL, options?: HttpGetOptions) => Promise<HttpResponse>;
 
+/** The default cap on a response body. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
 const MAX_HEADER_BYTES = 32 * 1024;
 const MAX_CHUNK_LINE = 1024;
 const encoder = new TextEncoder();
@@ -297,7 +300,7 @@ export async function httpGet(url: URL, options: HttpGetOptions = {}): Promise<H
     const reader = new Reader(conn);
     const { status, headers } = await readHead(reader);
     options.onHeaders?.();
-    const body = await readBody(reader, status, headers, options.maxBodyBytes ?? 1024 * 1024);
+    const body = await readBody(reader, status, headers, options.maxBodyBytes ?? MAX_BODY_BYTES);
     return { status, headers, body };
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
