@@ -1,17 +1,26 @@
 /**
  * Edit AWS shared credentials and config files (their INI dialect) while
  * keeping every byte we do not manage: other profiles, comments, blank
- * lines, CRLF line ends, a missing final newline, indented sub-properties
- * and unknown keys. Pure: text in, text out.
+ * lines, line ends (LF, CRLF or CR), a missing final newline, indentation,
+ * nested blocks and unknown keys. Pure: text in, text out.
  *
- * Lines are classified the way botocore's configparser reads them, since
- * botocore is the strictest reader: it rejects a whole file that holds a
- * duplicate section or a duplicate key within a section.
+ * Lines are read exactly the way botocore reads them, through Python's
+ * `configparser` (3.11, `RawConfigParser` defaults) and botocore's profile
+ * map, because botocore is the strictest reader: it rejects a whole file
+ * that holds a duplicate section or key, and an indented line continues the
+ * value of the key above it. So:
+ * - lines end at `\n`, `\r\n` or a lone `\r` (Python's universal newlines);
+ * - whitespace is Python's `str.isspace` set;
+ * - a non-blank, non-comment line indented deeper than the last key line of
+ *   its section is a continuation of that key, whatever it looks like;
+ * - a header is `[` … the last `]` of its line;
+ * - a config-file header names a profile when botocore's `shlex.split` of it
+ *   gives `profile NAME` (so `[profile "x"]` and `[profile x ]` are `x`).
  *
  * @module
  */
 
-/** Identifies one section and the keys we manage in it. */
+/** Identifies the sections we manage, the way botocore maps headers to profiles. */
 export interface SectionTarget {
   /** The header to write when the section is created, without brackets. */
   readonly header: string;
@@ -27,24 +36,97 @@ export interface UpsertOptions {
   readonly remove?: readonly string[];
 }
 
-/** The credentials-file section for `profile`: `[profile]`. */
+/** The credentials-file section for `profile`: `[profile]`, matched exactly as botocore does. */
 export function credentialsSection(profile: string): SectionTarget {
   return { header: profile, matches: (text) => text === profile };
 }
 
 /**
  * The config-file section for `profile`: `[default]` for the default profile
- * (which also answers to `[profile default]`), else `[profile NAME]`.
+ * (which also answers to `[profile default]`), else `[profile NAME]`, and any
+ * other header that botocore maps to the same profile.
  */
 export function configSection(profile: string): SectionTarget {
-  const profileForm = (text: string) => {
-    const match = /^profile\s+(\S+)$/.exec(text);
-    return match !== null && match[1] === profile;
+  return {
+    header: profile === "default" ? "default" : `profile ${profile}`,
+    matches: (text) => botocoreConfigProfile(text) === profile,
   };
-  if (profile === "default") {
-    return { header: "default", matches: (text) => text === "default" || profileForm(text) };
+}
+
+/**
+ * The profile that botocore's `build_profile_map` files a config-file section
+ * under, or `undefined` when the section is not a profile.
+ */
+export function botocoreConfigProfile(header: string): string | undefined {
+  if (header.startsWith("profile")) {
+    const parts = shlexSplit(header);
+    return parts !== undefined && parts.length === 2 ? parts[1] : undefined;
   }
-  return { header: `profile ${profile}`, matches: profileForm };
+  return header === "default" ? "default" : undefined;
+}
+
+/**
+ * Python's `shlex.split(text)` (POSIX mode, no comments): words split at
+ * space, tab, CR and LF; quotes and backslashes as a POSIX shell reads them.
+ * `undefined` where Python raises (an unclosed quote or a trailing escape).
+ */
+export function shlexSplit(text: string): string[] | undefined {
+  const whitespace = " \t\r\n";
+  const words: string[] = [];
+  let state = " ";
+  let escaped = " ";
+  let token = "";
+  let quoted = false;
+  const emit = () => {
+    if (token !== "" || quoted) words.push(token);
+    token = "";
+    quoted = false;
+  };
+  for (const char of text) {
+    if (state === " ") {
+      if (whitespace.includes(char)) continue;
+      if (char === "\\") [escaped, state] = ["a", "\\"];
+      else if (char === "'" || char === '"') state = char;
+      else [token, state] = [char, "a"];
+    } else if (state === "'" || state === '"') {
+      quoted = true;
+      if (char === state) state = "a";
+      else if (char === "\\" && state === '"') [escaped, state] = [state, "\\"];
+      else token += char;
+    } else if (state === "\\") {
+      if ((escaped === "'" || escaped === '"') && char !== "\\" && char !== escaped) token += "\\";
+      token += char;
+      state = escaped;
+    } else if (whitespace.includes(char)) {
+      state = " ";
+      emit();
+    } else if (char === "'" || char === '"') {
+      state = char;
+    } else if (char === "\\") {
+      [escaped, state] = ["a", "\\"];
+    } else {
+      token += char;
+    }
+  }
+  if (state !== " " && state !== "a") return undefined;
+  if (state === "a") emit();
+  return words;
+}
+
+// Python's str.isspace(): what strip() removes and what re's \s matches.
+const PY_SPACE =
+  /[\t\n\u000b\u000c\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
+
+function leadingSpace(text: string): number {
+  let index = 0;
+  while (index < text.length && PY_SPACE.test(text[index]!)) index++;
+  return index;
+}
+
+function pyStrip(text: string): string {
+  let end = text.length;
+  while (end > 0 && PY_SPACE.test(text[end - 1]!)) end--;
+  return text.slice(leadingSpace(text), end);
 }
 
 type LineKind = "blank" | "comment" | "header" | "key" | "continuation" | "other";
@@ -52,113 +134,139 @@ type LineKind = "blank" | "comment" | "header" | "key" | "continuation" | "other
 interface Line {
   /** The line without its terminator. */
   readonly content: string;
-  /** `"\n"`, `"\r\n"` or `""` for a last line without a newline. */
+  /** `"\n"`, `"\r\n"`, `"\r"` or `""` for a last line without a newline. */
   eol: string;
   readonly kind: LineKind;
   /** Header text between the brackets, for headers. */
   readonly header?: string;
   /** Lower-cased option name, for keys. */
   readonly key?: string;
+  /** Leading whitespace, for keys and headers. */
+  readonly indent?: string;
 }
-
-const HEADER = /^\[(.+)\]/;
-const OPTION = /^(.*?)\s*[=:]/;
 
 function splitLines(text: string): Array<{ content: string; eol: string }> {
   const lines: Array<{ content: string; eol: string }> = [];
+  const pattern = /\r\n|\r|\n/g;
   let start = 0;
-  while (start < text.length) {
-    const newline = text.indexOf("\n", start);
-    if (newline === -1) {
-      lines.push({ content: text.slice(start), eol: "" });
-      break;
-    }
-    const crlf = newline > start && text[newline - 1] === "\r";
-    lines.push({
-      content: text.slice(start, crlf ? newline - 1 : newline),
-      eol: crlf ? "\r\n" : "\n",
-    });
-    start = newline + 1;
+  for (let match = pattern.exec(text); match !== null; match = pattern.exec(text)) {
+    lines.push({ content: text.slice(start, match.index), eol: match[0] });
+    start = match.index + match[0].length;
   }
+  if (start < text.length) lines.push({ content: text.slice(start), eol: "" });
   return lines;
 }
 
 /**
  * Classify lines as configparser does: a non-blank line indented deeper than
- * the key above it continues that key's value (as in `s3 =` followed by
- * `  max_concurrent_requests = 10`); comments and blank lines are skipped.
+ * the key line above it continues that key's value (as in `s3 =` followed by
+ * `  max_concurrent_requests = 10`), even across blank lines and comments.
  */
 function classify(text: string): Line[] {
   let indentLevel = 0;
   let inSection = false;
   let hasOption = false;
   return splitLines(text).map(({ content, eol }): Line => {
-    const stripped = content.trim();
+    const stripped = pyStrip(content);
     if (stripped === "") return { content, eol, kind: "blank" };
     if (stripped.startsWith("#") || stripped.startsWith(";")) {
       return { content, eol, kind: "comment" };
     }
-    const indent = content.length - content.trimStart().length;
-    if (inSection && hasOption && indent > indentLevel) {
+    const indentLength = leadingSpace(content);
+    if (inSection && hasOption && indentLength > indentLevel) {
       return { content, eol, kind: "continuation" };
     }
-    indentLevel = indent;
-    const header = HEADER.exec(stripped);
-    if (header !== null) {
+    indentLevel = indentLength;
+    const indent = content.slice(0, indentLength);
+    const close = stripped.lastIndexOf("]");
+    if (stripped.startsWith("[") && close > 1) {
       inSection = true;
       hasOption = false;
-      return { content, eol, kind: "header", header: header[1] ?? "" };
+      return { content, eol, kind: "header", header: stripped.slice(1, close), indent };
     }
-    const option = OPTION.exec(stripped);
-    if (inSection && option !== null && option[1] !== "") {
+    const delimiter = stripped.search(/[=:]/);
+    const name = delimiter === -1 ? "" : pyStrip(stripped.slice(0, delimiter));
+    if (inSection && name !== "") {
       hasOption = true;
-      return { content, eol, kind: "key", key: (option[1] ?? "").toLowerCase() };
+      return { content, eol, kind: "key", key: name.toLowerCase(), indent };
     }
     return { content, eol, kind: "other" };
   });
 }
 
-/** One key line together with the continuation lines that belong to it. */
+/** A key line together with the lines that belong to its value. */
 interface Entry {
   readonly lines: Line[];
 }
 
-/** Group a section body into entries: a key with its continuations, or a lone line. */
+/**
+ * Group a section body into entries: a key with its continuation lines and
+ * the blank lines and comments between them, or a lone line.
+ */
 function entries(body: Line[]): Entry[] {
   const grouped: Entry[] = [];
+  let currentKey: Entry | undefined;
+  let pending: Line[] = [];
+  const flush = () => {
+    for (const line of pending) grouped.push({ lines: [line] });
+    pending = [];
+  };
   for (const line of body) {
-    const last = grouped.at(-1);
-    const extendsKey = line.kind === "continuation" && last !== undefined &&
-      last.lines[0]?.kind === "key";
-    if (extendsKey) last.lines.push(line);
-    else grouped.push({ lines: [line] });
+    if (line.kind === "key") {
+      flush();
+      currentKey = { lines: [line] };
+      grouped.push(currentKey);
+    } else if (line.kind === "continuation" && currentKey !== undefined) {
+      currentKey.lines.push(...pending, line);
+      pending = [];
+    } else if (line.kind === "blank" || line.kind === "comment") {
+      pending.push(line);
+    } else {
+      flush();
+      currentKey = undefined;
+      grouped.push({ lines: [line] });
+    }
   }
+  flush();
   return grouped;
 }
 
 function dominantEol(lines: Line[]): string {
-  let crlf = 0;
-  let lf = 0;
+  const counts = new Map<string, number>();
   for (const line of lines) {
-    if (line.eol === "\r\n") crlf++;
-    else if (line.eol === "\n") lf++;
+    if (line.eol !== "") counts.set(line.eol, (counts.get(line.eol) ?? 0) + 1);
   }
-  return crlf > lf ? "\r\n" : "\n";
+  let best = "\n";
+  let bestCount = 0;
+  for (const eol of ["\n", "\r\n", "\r"]) {
+    const count = counts.get(eol) ?? 0;
+    if (count > bestCount) [best, bestCount] = [eol, count];
+  }
+  return best;
 }
 
+const BOM = "\ufeff";
+
 /**
- * Set and remove keys in one section of an AWS shared file, creating the
- * section when it is missing. Everything else is returned byte for byte.
+ * Set and remove keys in every section of an AWS shared file that botocore
+ * maps to the target, creating the section when there is none. Everything
+ * else is returned byte for byte.
  *
- * Repeated copies of the section, or of a key within it, are collapsed into
- * the first one, since botocore refuses a file that holds either. Later
- * copies' other keys and comments move into the first copy.
+ * - A replaced key keeps its indentation; its old continuation lines go.
+ * - A missing key is inserted after the section's last value line, indented
+ *   like the section's last key line, so it can neither continue another
+ *   key's value nor absorb a following line.
+ * - Sections spelled differently that botocore maps to the same profile
+ *   (`[default]` and `[profile default]`, `[profile x]` and `[profile "x"]`)
+ *   are each edited and kept: botocore reads only the last one, the JS SDK
+ *   merges them, and neither changes meaning beyond our keys.
+ * - Exact copies of a section, or of a key within one, which botocore
+ *   refuses outright, are collapsed into the first.
  */
 export function upsertSection(text: string, target: SectionTarget, options: UpsertOptions): string {
-  const lines = classify(text);
+  const bom = text.startsWith(BOM) ? BOM : "";
+  const lines = classify(text.slice(bom.length));
   const eol = dominantEol(lines);
-  const managed = new Map(options.set);
-  const removed = new Set(options.remove ?? []);
 
   // Split into the preamble and sections, each starting with its header.
   const sections: Line[][] = [[]];
@@ -168,9 +276,8 @@ export function upsertSection(text: string, target: SectionTarget, options: Upse
   }
   const ours = sections.filter((s) => s[0]?.kind === "header" && target.matches(s[0].header!));
 
-  const output: Line[] = [];
   if (ours.length === 0) {
-    output.push(...lines);
+    const output = [...lines];
     const last = output.at(-1);
     if (last !== undefined) {
       if (last.eol === "") last.eol = eol;
@@ -180,39 +287,65 @@ export function upsertSection(text: string, target: SectionTarget, options: Upse
     for (const [key, value] of options.set) {
       output.push({ content: `${key} = ${value}`, eol, kind: "key", key });
     }
-    return render(output, eol);
+    return bom + render(output, eol);
   }
 
-  const first = ours[0]!;
-  // The merged body of every copy of our section, in file order.
-  const body = ours.flatMap((section) => section.slice(1));
+  // Exact copies of a header are one configparser section: merge them.
+  const byHeader = new Map<string, Line[][]>();
+  for (const section of ours) {
+    const copies = byHeader.get(section[0]!.header!) ?? [];
+    copies.push(section);
+    byHeader.set(section[0]!.header!, copies);
+  }
+  const output: Line[] = [];
+  sections.forEach((section, index) => {
+    const header = section[0];
+    if (!ours.includes(section)) output.push(...section);
+    else if (byHeader.get(header!.header!)![0] === section) {
+      const copies = byHeader.get(header!.header!)!;
+      // A section with no key yet: a new key indented less than the next
+      // header would turn that header into a continuation line.
+      const nextIndent = sections[index + 1]?.[0]?.indent ?? "";
+      const body = copies.flatMap((copy) => copy.slice(1));
+      output.push(header!, ...editBody(body, options, { eol, nextIndent }));
+    }
+  });
+  return bom + render(output, eol);
+}
+
+function editBody(
+  body: Line[],
+  options: UpsertOptions,
+  { eol, nextIndent }: { eol: string; nextIndent: string },
+): Line[] {
+  const managed = new Map(options.set);
+  const removed = new Set(options.remove ?? []);
   const seen = new Set<string>();
   const merged: Line[] = [];
-  let lastKeyIndex = -1;
+  let lastValueEnd = 0;
+  let lastIndent: string | undefined;
   for (const entry of entries(body)) {
     const head = entry.lines[0]!;
     if (head.kind !== "key") {
       merged.push(...entry.lines);
+      if (head.kind !== "blank" && head.kind !== "comment") lastValueEnd = merged.length;
       continue;
     }
     const key = head.key!;
     if (seen.has(key) || removed.has(key)) continue;
     seen.add(key);
+    lastIndent = head.indent!;
     const value = managed.get(key);
     if (value === undefined) merged.push(...entry.lines);
-    else merged.push({ content: `${key} = ${value}`, eol: head.eol, kind: "key", key });
-    lastKeyIndex = merged.length - 1;
+    else merged.push({ ...head, content: `${head.indent}${key} = ${value}` });
+    lastValueEnd = merged.length;
   }
+  const indent = lastIndent ?? nextIndent;
   const missing: Line[] = options.set
     .filter(([key]) => !seen.has(key))
-    .map(([key, value]) => ({ content: `${key} = ${value}`, eol, kind: "key", key }));
-  merged.splice(lastKeyIndex + 1, 0, ...missing);
-
-  for (const section of sections) {
-    if (section === first) output.push(section[0]!, ...merged);
-    else if (!ours.includes(section)) output.push(...section);
-  }
-  return render(output, eol);
+    .map(([key, value]) => ({ content: `${indent}${key} = ${value}`, eol, kind: "key", key }));
+  merged.splice(lastValueEnd, 0, ...missing);
+  return merged;
 }
 
 function render(lines: Line[], newline: string): string {
@@ -226,28 +359,38 @@ function render(lines: Line[], newline: string): string {
 }
 
 /**
- * Read one section's keys, as a strict reader would, for checks and tests.
+ * Read the keys of the section botocore uses for the target (the last one
+ * that maps to it), joining continuation lines as configparser does; for
+ * checks and tests.
  *
  * @throws {SyntaxError} on a duplicate section or duplicate key, which
  *   botocore rejects
  */
 export function readSection(text: string, target: SectionTarget): Map<string, string> | undefined {
-  const lines = classify(text);
+  const lines = classify(text.startsWith(BOM) ? text.slice(1) : text);
+  const headers = new Set<string>();
   let found: Map<string, string> | undefined;
   let current: Map<string, string> | undefined;
+  let key: string | undefined;
   for (const line of lines) {
     if (line.kind === "header") {
-      if (target.matches(line.header!)) {
-        if (found !== undefined) throw new SyntaxError(`duplicate section [${line.header}]`);
+      const header = line.header!;
+      current = undefined;
+      if (headers.has(header) && header !== "DEFAULT") {
+        throw new SyntaxError(`duplicate section [${header}]`);
+      }
+      headers.add(header);
+      if (target.matches(header)) {
         found = new Map();
         current = found;
-      } else {
-        current = undefined;
       }
     } else if (line.kind === "key" && current !== undefined) {
-      if (current.has(line.key!)) throw new SyntaxError(`duplicate key ${line.key}`);
-      const separator = line.content.search(/[=:]/);
-      current.set(line.key!, line.content.slice(separator + 1).trim());
+      key = line.key!;
+      if (current.has(key)) throw new SyntaxError(`duplicate key ${key}`);
+      const stripped = pyStrip(line.content);
+      current.set(key, pyStrip(stripped.slice(stripped.search(/[=:]/) + 1)));
+    } else if (line.kind === "continuation" && current !== undefined && key !== undefined) {
+      current.set(key, `${current.get(key)}\n${pyStrip(line.content)}`);
     }
   }
   return found;

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import {
+  botocoreConfigProfile,
   configSection,
   credentialsSection,
   readSection,
+  shlexSplit,
   upsertSection,
 } from "../lib/shared_file.ts";
 
@@ -201,10 +203,16 @@ Deno.test("configSection() uses [default] and [profile NAME], and matches both f
   assert.ok(configSection("default").matches("profile default"));
   assert.ok(configSection("dev").matches("profile   dev"));
   assert.ok(!configSection("dev").matches("dev"));
-  const input = "[profile default]\nregion = eu-west-1\n[default]\noutput = json\n";
+});
+
+Deno.test("upsertSection() edits both [default] and [profile default] and keeps each", () => {
+  // botocore reads only the later of the two; collapsing them would bring
+  // back keys it had been ignoring. Each keeps its keys and gets ours.
+  const input = "[profile default]\nregion = eu-west-1\nrole_arn = r\n[default]\noutput = json\n";
   assert.equal(
     upsertSection(input, configSection("default"), { set: [["region", "us-east-2"]] }),
-    "[profile default]\nregion = us-east-2\noutput = json\n",
+    "[profile default]\nregion = us-east-2\nrole_arn = r\n[default]\noutput = json\n" +
+      "region = us-east-2\n",
   );
 });
 
@@ -226,4 +234,113 @@ Deno.test("readSection() rejects duplicate sections and keys like botocore", () 
     SyntaxError,
   );
   assert.equal(readSection("[x]\na = 1\n", credentialsSection("default")), undefined);
+});
+
+const REGION = { set: [["region", "us-east-2"]] as Array<[string, string]> };
+
+Deno.test("upsertSection() keeps a replaced key's indentation", () => {
+  // Unindented, "region" would make botocore read "  output = json" as the
+  // rest of its value.
+  assert.equal(
+    upsertSection(
+      "[default]\n  region = eu-west-1\n  output = json",
+      configSection("default"),
+      REGION,
+    ),
+    "[default]\n  region = us-east-2\n  output = json",
+  );
+  assert.equal(
+    upsertSection(
+      "[x]\n\taws_access_key_id = A\n\tregion = eu-west-1\n",
+      credentialsSection("x"),
+      KEYS,
+    ),
+    "[x]\n\taws_access_key_id = AK2\n\tregion = eu-west-1\n\taws_secret_access_key = SK2\n" +
+      "\taws_session_token = TK2\n",
+  );
+});
+
+Deno.test("upsertSection() inserts a key after a nested block that holds blank lines and comments", () => {
+  const input = "[default]\ns3 =\n  a = 1\n\n  # about b\n  b = 2\n\n[next]\nx = 1\n";
+  assert.equal(
+    upsertSection(input, configSection("default"), REGION),
+    "[default]\ns3 =\n  a = 1\n\n  # about b\n  b = 2\nregion = us-east-2\n\n[next]\nx = 1\n",
+  );
+  // A replaced key's nested block goes with it, up to the next key.
+  assert.equal(
+    upsertSection(
+      "[default]\nregion =\n  a = 1\n\n  b = 2\noutput = json\n",
+      configSection("default"),
+      REGION,
+    ),
+    "[default]\nregion = us-east-2\noutput = json\n",
+  );
+});
+
+Deno.test("upsertSection() never indents a new key less than the next header", () => {
+  // After a header with no key, an indented header is still a header; after
+  // an unindented key it would be that key's continuation.
+  assert.equal(
+    upsertSection("[default]\n   [other]\nx = 1\n", configSection("default"), REGION),
+    "[default]\n   region = us-east-2\n   [other]\nx = 1\n",
+  );
+});
+
+Deno.test("upsertSection() recognises every header botocore maps to the profile", () => {
+  for (const header of ['profile "dev"', "profile dev ", "profile\tdev", "profile  'dev'"]) {
+    const input = `[${header}]\nrole_arn = r\n`;
+    assert.equal(
+      upsertSection(input, configSection("dev"), REGION),
+      `[${header}]\nrole_arn = r\nregion = us-east-2\n`,
+      header,
+    );
+  }
+  assert.equal(botocoreConfigProfile("profile dev extra"), undefined);
+  assert.equal(botocoreConfigProfile('profile "dev'), undefined);
+  assert.equal(botocoreConfigProfile("default"), "default");
+  assert.equal(botocoreConfigProfile(" default"), undefined);
+});
+
+Deno.test("shlexSplit() splits as Python's shlex.split does", () => {
+  // Expected values printed by Python 3.11's shlex.split.
+  const cases: Array<[string, string[] | undefined]> = [
+    ["profile x", ["profile", "x"]],
+    ['profile "x"', ["profile", "x"]],
+    ["profile x ", ["profile", "x"]],
+    ["profile\tx", ["profile", "x"]],
+    ['profile "a b"', ["profile", "a b"]],
+    ["profile a\\ b", ["profile", "a b"]],
+    ['profile "a\\"b"', ["profile", 'a"b']],
+    ["profile 'a\\b'", ["profile", "a\\b"]],
+    ['profile ""', ["profile", ""]],
+    ['profile "x', undefined],
+    ["profile x\\", undefined],
+    ["profilex y", ["profilex", "y"]],
+    ['profile "a\\\\b"', ["profile", "a\\b"]],
+    ['profile "a\\nb"', ["profile", "a\\nb"]],
+  ];
+  for (const [input, expected] of cases) assert.deepEqual(shlexSplit(input), expected, input);
+});
+
+Deno.test("upsertSection() keeps CR-only line ends valid", () => {
+  assert.equal(
+    upsertSection(
+      "[a]\rx = 1\r[default]\raws_access_key_id = OLD\r",
+      credentialsSection("default"),
+      KEYS,
+    ),
+    "[a]\rx = 1\r[default]\raws_access_key_id = AK2\raws_secret_access_key = SK2\r" +
+      "aws_session_token = TK2\r",
+  );
+  assert.equal(
+    upsertSection("[a]\rx = 1", credentialsSection("b"), { set: [["k", "v"]] }),
+    "[a]\rx = 1\r\r[b]\rk = v\r",
+  );
+});
+
+Deno.test("readSection() joins continuation lines and reads the section botocore uses", () => {
+  const text =
+    '[profile dev]\nregion = a\n[dev]\nx = 1\n[profile "dev"]\ns3 =\n  k = v\nregion = b\n';
+  const section = readSection(text, configSection("dev"));
+  assert.deepEqual([...section!], [["s3", "\nk = v"], ["region", "b"]]);
 });
