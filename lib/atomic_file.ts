@@ -32,13 +32,33 @@ export type ReplaceMode = "atomic" | "inplace";
 /** What a temp file's name starts with; leftovers with it are swept at start. */
 export const TEMP_PREFIX = ".credential-helper.tmp.";
 
+/** What a lock file's name ends with: `credentials` is locked through `credentials.lock`. */
+export const LOCK_SUFFIX = ".lock";
+
+/** How long a writer waits for another writer's lock before the attempt fails. */
+export const LOCK_WAIT_MS = 5_000;
+
+/** Times the edit is redone when another writer changed the file meanwhile. */
+const MAX_REDOS = 5;
+
 /** The metadata {@linkcode replaceFile} needs about a path. */
 export interface FileInfo {
   readonly isFile: boolean;
   readonly isDirectory: boolean;
   readonly isSymlink: boolean;
-  /** Permission bits, `mode & 0o777`. */
+  /** Permission bits and the sticky bit, `mode & 0o1777`. */
   readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** Number of hard links. */
+  readonly nlink: number;
+}
+
+/** An open lock file. Closing it releases the lock. */
+export interface LockFile {
+  /** Take the exclusive lock if nobody holds it; never blocks. */
+  tryLock(): Promise<boolean>;
+  close(): void;
 }
 
 /** An open file, as far as writing needs it. */
@@ -71,6 +91,11 @@ export interface FileSystem {
   list(path: string): Promise<string[]>;
   /** fsync a directory, so a rename in it survives a power cut. */
   syncDirectory(path: string): Promise<void>;
+  /** Open a lock file, creating it exclusively with `mode` when it is missing. */
+  openLock(path: string, mode: number): Promise<LockFile>;
+  chown(path: string, uid: number, gid: number): Promise<void>;
+  /** The uid this process runs as. */
+  uid(): number;
 }
 
 function wrap(file: Deno.FsFile): WritableFile {
@@ -94,7 +119,10 @@ export const denoFileSystem: FileSystem = {
         isFile: info.isFile,
         isDirectory: info.isDirectory,
         isSymlink: info.isSymlink,
-        mode: (info.mode ?? 0) & 0o777,
+        mode: (info.mode ?? 0) & 0o1777,
+        uid: info.uid ?? 0,
+        gid: info.gid ?? 0,
+        nlink: info.nlink ?? 1,
       };
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
@@ -122,6 +150,19 @@ export const denoFileSystem: FileSystem = {
       directory.close();
     }
   },
+  async openLock(path, mode) {
+    let file: Deno.FsFile;
+    try {
+      // Exclusive creation never follows a planted symlink.
+      file = await Deno.open(path, { createNew: true, write: true, mode });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      file = await Deno.open(path, { read: true });
+    }
+    return { tryLock: () => file.tryLock(true), close: () => file.close() };
+  },
+  chown: (path, uid, gid) => Deno.chown(path, uid, gid),
+  uid: () => Deno.uid() ?? 0,
 };
 
 /** Thrown when a file cannot be replaced. The old file is intact when it is thrown. */
@@ -146,6 +187,10 @@ export interface ReplaceFileOptions {
   fs?: FileSystem;
   /** Random suffix for temp names. Default: 16 random hex digits. */
   randomSuffix?: () => string;
+  /** Aborts a wait for the lock (shutdown). The write itself, once begun, finishes. */
+  signal?: AbortSignal;
+  /** Longest wait for another writer's lock. Default {@linkcode LOCK_WAIT_MS}. */
+  lockWaitMs?: number;
 }
 
 /** What {@linkcode replaceFile} did. */
@@ -187,19 +232,59 @@ async function inspect(path: string, fs: FileSystem): Promise<FileInfo | undefin
   // the link. Refusing is the one choice that surprises nobody later.
   if (info.isSymlink) throw new FileWriteError(path, "it is a symlink; refusing to replace it");
   if (!info.isFile) throw new FileWriteError(path, "it is not a regular file");
+  // Another name for the same inode would receive the secrets (in place) or
+  // lend us its content (atomic).
+  if (info.nlink > 1) {
+    throw new FileWriteError(path, `it has ${info.nlink} hard links; refusing to write through it`);
+  }
+  await checkOwner(path, info, fs);
   return info;
 }
 
 /**
+ * Refuse a file owned by another uid, in the spirit of ssh's StrictModes,
+ * unless that uid also owns the directory (a user's own ~/.aws kept by a
+ * root service). A sticky or world-writable directory never vouches for a
+ * foreign file: anyone may have planted it there.
+ */
+async function checkOwner(path: string, info: FileInfo, fs: FileSystem): Promise<void> {
+  const self = fs.uid();
+  if (info.uid === self) return;
+  let directory: FileInfo | undefined;
+  try {
+    directory = await fs.lstat(directoryOf(path));
+  } catch {
+    directory = undefined;
+  }
+  const trusted = directory !== undefined && directory.uid === info.uid &&
+    (directory.mode & 0o1002) === 0;
+  if (!trusted) {
+    throw new FileWriteError(
+      path,
+      `it is owned by uid ${info.uid}, not by this process (uid ${self}), in a directory that uid does not own alone; refusing to write secrets into it`,
+    );
+  }
+}
+
+/**
  * Give `path` the content `render` makes of its current content, with
- * exactly `mode`. The file is read once; `render` gets `undefined` when it
- * does not exist yet.
+ * exactly `mode`. `render` gets `undefined` when the file does not exist yet.
+ *
+ * The whole read-modify-write holds an advisory lock on `path` +
+ * {@linkcode LOCK_SUFFIX} (never removed), so writers that lock never lose
+ * each other's work; a lock not had within `lockWaitMs` fails the call.
+ * Writers that take no lock (the AWS CLI) are met by a re-read just before
+ * the replace: when the file changed since it was read, the edit is redone
+ * on the new content.
  *
  * Missing parent directories are created with mode 0700. Unchanged content
  * is not rewritten, so the inode and mtime stay. In `atomic` mode a reader
  * sees the old file or the new one; in `inplace` mode the inode is kept and
  * a reader may see a partial file. On any error the old file is intact and
- * no temp file is left. A symlink or a non-regular file at `path` is refused.
+ * no temp file is left. A symlink, a non-regular file, a file with several
+ * hard links and a file owned by another uid (unless that uid owns the
+ * directory, which must be neither sticky nor world-writable) are refused;
+ * a trusted foreign file keeps its owner.
  *
  * @throws {FileWriteError} naming the path and the reason; errors thrown by
  *   `render` pass through unchanged
@@ -211,9 +296,8 @@ export async function updateFile(
 ): Promise<ReplaceResult> {
   const fs = options.fs ?? denoFileSystem;
   const mode = options.mode ?? 0o600;
-  const info = await inspect(path, fs);
-  let current: Uint8Array | undefined;
-  if (info === undefined) {
+  // Refused paths get neither a directory nor a lock file.
+  if (await inspect(path, fs) === undefined) {
     try {
       await fs.mkdirp(directoryOf(path), 0o700);
     } catch (error) {
@@ -221,32 +305,126 @@ export async function updateFile(
         cause: error,
       });
     }
-  } else {
-    try {
-      current = await fs.readFile(path);
-    } catch (error) {
-      throw new FileWriteError(path, reasonOf(error), { cause: error });
+  }
+  const lock = await acquireLock(path, mode, fs, options);
+  try {
+    for (let redo = 0;; redo++) {
+      const info = await inspect(path, fs);
+      const current = info === undefined ? undefined : await readOrThrow(path, fs);
+      const content = render(current);
+      if (info !== undefined && current !== undefined && sameBytes(current, content)) {
+        if ((info.mode & 0o777) === mode) return "unchanged";
+        try {
+          await fs.chmod(path, mode);
+        } catch (error) {
+          throw new FileWriteError(path, reasonOf(error), { cause: error });
+        }
+        return "mode-changed";
+      }
+      const unchangedSinceRead = () => stillHolds(path, current, fs);
+      // A file that does not exist yet has no inode to keep, so even in
+      // `inplace` mode it is created whole, by rename: a crash cannot leave
+      // half a line that no later write would repair.
+      const atomic = (options.writeMode ?? "atomic") === "atomic" || info === undefined ||
+        current === undefined;
+      const replaced = atomic
+        ? await replaceAtomically(path, content, {
+          mode,
+          fs,
+          randomSuffix: options.randomSuffix ?? randomHex,
+          owner: info !== undefined && info.uid !== fs.uid() ? info : undefined,
+          unchangedSinceRead,
+        })
+        : await rewriteInPlaceUnlessChanged(path, content, { bytes: current, info }, mode, fs);
+      if (replaced) return "written";
+      if (redo >= MAX_REDOS) {
+        throw new FileWriteError(path, "another writer kept changing it while it was being edited");
+      }
     }
+  } finally {
+    lock.close();
   }
-  const content = render(current);
-  if (info !== undefined && current !== undefined && sameBytes(current, content)) {
-    if (info.mode === mode) return "unchanged";
-    try {
-      await fs.chmod(path, mode);
-    } catch (error) {
-      throw new FileWriteError(path, reasonOf(error), { cause: error });
+}
+
+async function readOrThrow(path: string, fs: FileSystem): Promise<Uint8Array> {
+  try {
+    return await fs.readFile(path);
+  } catch (error) {
+    throw new FileWriteError(path, reasonOf(error), { cause: error });
+  }
+}
+
+/** Whether `path` still holds `expected` (`undefined`: still does not exist). */
+async function stillHolds(
+  path: string,
+  expected: Uint8Array | undefined,
+  fs: FileSystem,
+): Promise<boolean> {
+  let now: Uint8Array | undefined;
+  try {
+    now = await fs.readFile(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (now === undefined || expected === undefined) return now === expected;
+  return sameBytes(now, expected);
+}
+
+/**
+ * Take the exclusive lock on `path` + {@linkcode LOCK_SUFFIX}, polling, for
+ * at most `options.lockWaitMs`. Closing the returned file releases it.
+ *
+ * @throws {FileWriteError} when the lock cannot be opened or had in time, or
+ *   when `options.signal` aborts the wait
+ */
+export async function acquireLock(
+  path: string,
+  mode: number,
+  fs: FileSystem,
+  options: Pick<ReplaceFileOptions, "signal" | "lockWaitMs"> = {},
+): Promise<LockFile> {
+  const lockPath = path + LOCK_SUFFIX;
+  await inspect(lockPath, fs);
+  let lock: LockFile;
+  try {
+    lock = await fs.openLock(lockPath, mode & 0o666);
+  } catch (error) {
+    throw new FileWriteError(path, `cannot open lock file "${lockPath}": ${reasonOf(error)}`, {
+      cause: error,
+    });
+  }
+  const waitMs = options.lockWaitMs ?? LOCK_WAIT_MS;
+  const deadline = performance.now() + waitMs;
+  try {
+    for (let delay = 2;; delay = Math.min(delay * 2, 50)) {
+      if (await lock.tryLock()) return lock;
+      if (options.signal?.aborted) {
+        throw new FileWriteError(path, "stopped while waiting for another writer's lock");
+      }
+      if (performance.now() >= deadline) {
+        throw new FileWriteError(
+          path,
+          `another writer held the lock "${lockPath}" for more than ${waitMs} ms`,
+        );
+      }
+      await sleep(delay, options.signal);
     }
-    return "mode-changed";
+  } catch (error) {
+    lock.close();
+    throw error;
   }
-  // A file that does not exist yet has no inode to keep, so even in
-  // `inplace` mode it is created whole, by rename: a crash cannot leave half
-  // a line that no later write would repair.
-  if ((options.writeMode ?? "atomic") === "atomic" || info === undefined || current === undefined) {
-    await replaceAtomically(path, content, mode, fs, options.randomSuffix ?? randomHex);
-  } else {
-    await rewriteInPlace(path, content, { bytes: current, mode: info.mode }, mode, fs);
-  }
-  return "written";
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
 /**
@@ -263,13 +441,22 @@ export function replaceFile(
   return updateFile(path, () => content, options);
 }
 
+interface AtomicOptions {
+  readonly mode: number;
+  readonly fs: FileSystem;
+  readonly randomSuffix: () => string;
+  /** A trusted foreign file's owner, kept on the new file. */
+  readonly owner: { readonly uid: number; readonly gid: number } | undefined;
+  /** Checked just before the rename; `false` abandons the replace. */
+  readonly unchangedSinceRead: () => Promise<boolean>;
+}
+
+/** @returns `false` when the target changed meanwhile and nothing was replaced */
 async function replaceAtomically(
   path: string,
   content: Uint8Array,
-  mode: number,
-  fs: FileSystem,
-  randomSuffix: () => string,
-): Promise<void> {
+  { mode, fs, randomSuffix, owner, unchangedSinceRead }: AtomicOptions,
+): Promise<boolean> {
   const directory = directoryOf(path);
   const temp = inDirectory(directory, `${TEMP_PREFIX}${nameOf(path)}.${randomSuffix()}`);
   let file: WritableFile;
@@ -286,10 +473,15 @@ async function replaceAtomically(
   try {
     // The umask may have narrowed the mode; set it exactly before any secret lands.
     await fs.chmod(temp, mode);
+    if (owner !== undefined) await fs.chown(temp, owner.uid, owner.gid);
     await writeAll(file, content);
     await file.sync();
     file.close();
     open = false;
+    if (!await unchangedSinceRead()) {
+      await fs.remove(temp);
+      return false;
+    }
     await fs.rename(temp, path);
   } catch (error) {
     if (open) file.close();
@@ -308,6 +500,26 @@ async function replaceAtomically(
       },
     );
   }
+  return true;
+}
+
+/** {@linkcode rewriteInPlace}, unless the file changed since `old` was read. */
+async function rewriteInPlaceUnlessChanged(
+  path: string,
+  content: Uint8Array,
+  old: { bytes: Uint8Array; info: FileInfo },
+  mode: number,
+  fs: FileSystem,
+): Promise<boolean> {
+  let unchanged: boolean;
+  try {
+    unchanged = await stillHolds(path, old.bytes, fs);
+  } catch (error) {
+    throw new FileWriteError(path, reasonOf(error), { cause: error });
+  }
+  if (!unchanged) return false;
+  await rewriteInPlace(path, content, { bytes: old.bytes, mode: old.info.mode & 0o777 }, mode, fs);
+  return true;
 }
 
 const NEWLINE = 0x0a;
@@ -365,33 +577,38 @@ async function rewriteInPlace(
  * Remove temp files that a crash left beside `targets`.
  *
  * Only names that {@linkcode replaceFile} would create for these targets are
- * touched, so another program's files in a shared directory are safe.
+ * touched, so another program's files in a shared directory are safe; and
+ * each target's are removed under its lock, which a live writer holds for as
+ * long as its temp file exists.
  *
  * @returns the paths removed
  */
 export async function sweepTempFiles(
   targets: readonly string[],
   fs: FileSystem = denoFileSystem,
+  options: Pick<ReplaceFileOptions, "mode" | "signal" | "lockWaitMs"> = {},
 ): Promise<string[]> {
   const removed: string[] = [];
-  const byDirectory = new Map<string, string[]>();
   for (const target of targets) {
-    const prefixes = byDirectory.get(directoryOf(target)) ?? [];
-    prefixes.push(`${TEMP_PREFIX}${nameOf(target)}.`);
-    byDirectory.set(directoryOf(target), prefixes);
-  }
-  for (const [directory, prefixes] of byDirectory) {
+    const directory = directoryOf(target);
+    const prefix = `${TEMP_PREFIX}${nameOf(target)}.`;
     let names: string[];
     try {
-      names = await fs.list(directory);
+      names = (await fs.list(directory)).filter((name) => name.startsWith(prefix));
     } catch {
       continue; // A missing directory holds no leftovers.
     }
-    for (const name of names) {
-      if (!prefixes.some((prefix) => name.startsWith(prefix))) continue;
-      const path = inDirectory(directory, name);
-      await fs.remove(path);
-      removed.push(path);
+    if (names.length === 0) continue;
+    const lock = await acquireLock(target, options.mode ?? 0o600, fs, options);
+    try {
+      for (const name of await fs.list(directory)) {
+        if (!name.startsWith(prefix)) continue;
+        const path = inDirectory(directory, name);
+        await fs.remove(path);
+        removed.push(path);
+      }
+    } finally {
+      lock.close();
     }
   }
   return removed;

@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  acquireLock,
   denoFileSystem,
   type FileSystem,
   FileWriteError,
   replaceFile,
   sweepTempFiles,
   TEMP_PREFIX,
+  updateFile,
   type WritableFile,
 } from "../lib/atomic_file.ts";
 
@@ -69,7 +71,7 @@ Deno.test("replaceFile() creates missing directories with 0700 and the file with
   assert.equal(await mode(path), 0o640);
   assert.equal(await mode(join(dir, "a")), 0o700);
   assert.equal(await mode(join(dir, "a", "b")), 0o700);
-  assert.deepEqual(await listDir(join(dir, "a", "b")), ["credentials"]);
+  assert.deepEqual(await listDir(join(dir, "a", "b")), ["credentials", "credentials.lock"]);
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -119,7 +121,7 @@ Deno.test("replaceFile() atomic mode swaps the inode; inplace keeps it", async (
   assert.equal(await text(path), "three, longer");
   await replaceFile(path, bytes("4"), { writeMode: "inplace" });
   assert.equal(await text(path), "4");
-  assert.deepEqual(await listDir(dir), ["credentials"]);
+  assert.deepEqual(await listDir(dir), ["credentials", "credentials.lock"]);
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -151,7 +153,7 @@ Deno.test("replaceFile() on a full disk keeps the old file and leaves no temp fi
       },
     );
     assert.equal(await text(path), "old content\n", writeMode);
-    assert.deepEqual(await listDir(dir), ["credentials"], writeMode);
+    assert.deepEqual(await listDir(dir), ["credentials", "credentials.lock"], writeMode);
     await Deno.remove(dir, { recursive: true });
   }
 });
@@ -166,7 +168,7 @@ Deno.test("replaceFile() keeps the old file when the rename fails", async () => 
   };
   await assert.rejects(replaceFile(path, bytes("new"), { fs }), /Read-only file system/);
   assert.equal(await text(path), "old");
-  assert.deepEqual(await listDir(dir), ["credentials"]);
+  assert.deepEqual(await listDir(dir), ["credentials", "credentials.lock"]);
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -247,8 +249,159 @@ Deno.test("sweepTempFiles() removes only our leftovers for the given targets", a
   ]);
   assert.deepEqual(
     await listDir(dir),
-    [`${TEMP_PREFIX}other.ghi`, ".credentials.swp", "credentials"].sort(),
+    [
+      `${TEMP_PREFIX}other.ghi`,
+      ".credentials.swp",
+      "config.lock",
+      "credentials",
+      "credentials.lock",
+    ]
+      .sort(),
   );
   assert.deepEqual(await sweepTempFiles([join(dir, "missing", "credentials")]), []);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("sweepTempFiles() waits for a live writer's lock instead of removing its temp file", async () => {
+  const dir = await tempDir();
+  const target = join(dir, "credentials");
+  const live = join(dir, `${TEMP_PREFIX}credentials.live`);
+  const lock = await acquireLock(target, 0o600, denoFileSystem);
+  await Deno.writeTextFile(live, "new");
+  const sweeping = sweepTempFiles([target], denoFileSystem, { lockWaitMs: 5000 });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  // The live writer finishes: its temp file becomes the target, then it unlocks.
+  assert.equal(await text(live), "new", "still there while the writer holds the lock");
+  await Deno.rename(live, target);
+  lock.close();
+  assert.deepEqual(await sweeping, []);
+  assert.equal(await text(target), "new");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("updateFile() serializes writers through the lock file: no edit is lost", async () => {
+  const dir = await tempDir();
+  const path = join(dir, "credentials");
+  // Forty concurrent read-modify-writes, each appending its own line, in both modes.
+  for (const writeMode of ["atomic", "inplace"] as const) {
+    await Deno.writeTextFile(path, "");
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        updateFile(
+          path,
+          (current) => bytes(new TextDecoder().decode(current) + `line ${i}\n`),
+          { writeMode },
+        )),
+    );
+    const lines = (await text(path)).trim().split("\n").sort();
+    assert.deepEqual(lines, Array.from({ length: 40 }, (_, i) => `line ${i}`).sort(), writeMode);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("updateFile() redoes the edit when a writer without a lock changed the file meanwhile", async () => {
+  const dir = await tempDir();
+  const path = join(dir, "credentials");
+  for (const writeMode of ["atomic", "inplace"] as const) {
+    await Deno.writeTextFile(path, "[other]\nkey = old\n");
+    let reads = 0;
+    // Like `aws configure set`, another program rewrites the file between our
+    // first read and our replace.
+    const fs: FileSystem = {
+      ...denoFileSystem,
+      readFile: async (file) => {
+        const content = await denoFileSystem.readFile(file);
+        if (++reads === 1) await Deno.writeTextFile(path, "[other]\nkey = theirs\n");
+        return content;
+      },
+    };
+    const renders: string[] = [];
+    const result = await updateFile(path, (current) => {
+      const old = new TextDecoder().decode(current);
+      renders.push(old);
+      return bytes(old + "[ours]\nkey = mine\n");
+    }, { fs, writeMode });
+    assert.equal(result, "written");
+    assert.deepEqual(renders, ["[other]\nkey = old\n", "[other]\nkey = theirs\n"], writeMode);
+    assert.equal(await text(path), "[other]\nkey = theirs\n[ours]\nkey = mine\n", writeMode);
+    assert.deepEqual(await listDir(dir), ["credentials", "credentials.lock"], writeMode);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("updateFile() fails, never hangs, when another writer keeps the lock", async () => {
+  const dir = await tempDir();
+  const path = join(dir, "credentials");
+  await Deno.writeTextFile(path, "old");
+  const lock = await acquireLock(path, 0o600, denoFileSystem);
+  await assert.rejects(
+    replaceFile(path, bytes("new"), { lockWaitMs: 100 }),
+    (error: unknown) =>
+      error instanceof FileWriteError &&
+      error.message ===
+        `cannot write "${path}": another writer held the lock "${path}.lock" for more than 100 ms`,
+  );
+  const stop = new AbortController();
+  setTimeout(() => stop.abort(), 50);
+  await assert.rejects(
+    replaceFile(path, bytes("new"), { lockWaitMs: 60_000, signal: stop.signal }),
+    /stopped while waiting for another writer's lock/,
+  );
+  lock.close();
+  assert.equal(await text(path), "old");
+  assert.equal(await replaceFile(path, bytes("new")), "written");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("updateFile() refuses a target with more than one hard link", async () => {
+  const dir = await tempDir();
+  const path = join(dir, "credentials");
+  await Deno.writeTextFile(join(dir, "victim"), "victim content");
+  await Deno.link(join(dir, "victim"), path);
+  for (const writeMode of ["atomic", "inplace"] as const) {
+    await assert.rejects(
+      replaceFile(path, bytes("secret"), { writeMode }),
+      /it has 2 hard links; refusing to write through it/,
+    );
+  }
+  assert.equal(await text(join(dir, "victim")), "victim content");
+  assert.equal(await mode(join(dir, "victim")), 0o644 & ~Deno.umask());
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("updateFile() refuses a file of another uid unless that uid owns the directory", async () => {
+  // Needs root to give files away, as the systemd service on a VM runs.
+  assert.equal(Deno.uid(), 0, "this test runs as root");
+  const other = 65532;
+  const dir = await tempDir();
+  const path = join(dir, "credentials");
+  const owner = async (file: string) => (await Deno.stat(file)).uid;
+  await Deno.writeTextFile(path, "planted");
+  await Deno.chown(path, other, other);
+  // A file planted by another uid in a directory that uid does not own.
+  for (const writeMode of ["atomic", "inplace"] as const) {
+    await assert.rejects(
+      replaceFile(path, bytes("secret"), { writeMode }),
+      new RegExp(`it is owned by uid ${other}, not by this process \\(uid 0\\)`),
+    );
+    // Unchanged content takes the same refusal: no "unchanged" path around it.
+    await assert.rejects(replaceFile(path, bytes("planted"), { writeMode }), /owned by uid/);
+  }
+  assert.equal(await text(path), "planted");
+  // A sticky or world-writable directory of that uid never vouches for its file.
+  await Deno.chown(dir, other, other);
+  for (const dirMode of [0o1777, 0o777, 0o1700]) {
+    await Deno.chmod(dir, dirMode);
+    await assert.rejects(replaceFile(path, bytes("secret")), /owned by uid/, dirMode.toString(8));
+  }
+  assert.equal(await text(path), "planted");
+  // That uid's own private directory (a user's ~/.aws): trusted, and the owner stays.
+  await Deno.chmod(dir, 0o700);
+  for (const writeMode of ["atomic", "inplace"] as const) {
+    assert.equal(await replaceFile(path, bytes(`secret ${writeMode}`), { writeMode }), "written");
+    assert.equal(await text(path), `secret ${writeMode}`);
+    assert.equal(await owner(path), other, writeMode);
+    assert.equal(await mode(path), 0o600, writeMode);
+  }
   await Deno.remove(dir, { recursive: true });
 });
