@@ -11,7 +11,7 @@ import { EndpointClient } from "./lib/endpoint.ts";
 import { createHealthHandler } from "./lib/health.ts";
 import { Logger } from "./lib/log.ts";
 import { probeReadiness, probeUrl } from "./lib/probe.ts";
-import { writeProfile } from "./lib/profile_writer.ts";
+import { checkProfile, writeProfile } from "./lib/profile_writer.ts";
 import { Refresher } from "./lib/refresher.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -24,6 +24,8 @@ const EXIT_CONFIG = 2;
 const ONCE_ATTEMPTS = 3;
 /** After SIGTERM, exit even if something still hangs. */
 const SHUTDOWN_DEADLINE_MS = 2000;
+/** After SIGTERM/SIGINT, exit at the latest this soon, whatever still blocks. */
+const HARD_STOP_MS = 1500;
 
 /** Run the program; resolves to the exit code. */
 export async function main(args: readonly string[]): Promise<number> {
@@ -61,20 +63,33 @@ async function refresh(config: Config): Promise<number> {
   const client = new EndpointClient(config.endpoint, {
     authorization: config.authorization,
     onSecret: (secret) => logger.addSecret(secret),
+    redact: (text) => logger.redact(text),
   });
   const refresher = new Refresher({
     fetchCredentials: (signal) => client.fetchCredentials(signal),
-    writeCredentials: async (credentials) => {
-      const outcome = await writeProfile(credentials, config);
+    writeCredentials: async (credentials, signal) => {
+      const outcome = await writeProfile(credentials, config, signal);
       return `credentials:${outcome.credentials},config:${outcome.config}`;
     },
+    verifyFiles: (credentials) => checkProfile(credentials, config),
     intervalSeconds: config.refreshIntervalSeconds,
     refreshBeforeExpirySeconds: config.refreshBeforeExpirySeconds,
     logger,
   });
 
   const stop = new AbortController();
-  const onStop = () => stop.abort();
+  // Whatever still blocks (a FIFO, a hung endpoint, another writer's lock),
+  // the process is gone within SHUTDOWN_DEADLINE_MS of the signal.
+  let hardStop: ReturnType<typeof setTimeout> | undefined;
+  const onStop = () => {
+    if (!stop.signal.aborted) {
+      hardStop = setTimeout(() => {
+        logger.warn("shutdown deadline reached; exiting now");
+        Deno.exit(config.command === "once" ? EXIT_FAILED : EXIT_OK);
+      }, HARD_STOP_MS);
+    }
+    stop.abort();
+  };
   const onHangup = () => {
     logger.info("SIGHUP: refreshing now");
     refresher.refreshNow();
@@ -119,7 +134,11 @@ async function refresh(config: Config): Promise<number> {
     });
   }
   try {
-    const swept = await sweepTempFiles([config.credentialsFile, config.configFile]);
+    const swept = await sweepTempFiles(
+      [config.credentialsFile, config.configFile],
+      undefined,
+      { mode: config.fileMode, signal: stop.signal },
+    );
     for (const path of swept) logger.info("removed leftover temp file", { path });
   } catch (error) {
     logger.warn("could not sweep leftover temp files", {
@@ -138,6 +157,7 @@ async function refresh(config: Config): Promise<number> {
   const deadline = setTimeout(() => Deno.exit(code), SHUTDOWN_DEADLINE_MS);
   await server?.shutdown();
   clearTimeout(deadline);
+  clearTimeout(hardStop);
   Deno.removeSignalListener("SIGTERM", onStop);
   Deno.removeSignalListener("SIGINT", onStop);
   Deno.removeSignalListener("SIGHUP", onHangup);

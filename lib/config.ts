@@ -176,6 +176,18 @@ export function parseConfig(env: Env, options: ParseConfigOptions = {}): Config 
       "1 to 64 characters from A-Z a-z 0-9 _ . @ + -",
     );
   }
+  // Python's configparser reads [DEFAULT] as defaults inherited by every
+  // section, and the JS SDK refuses a file with [__proto__].
+  if (
+    (profile.toLowerCase() === "default" && profile !== "default") ||
+    RESERVED_PROFILES.includes(profile)
+  ) {
+    throw bad(
+      "AWS_PROFILE",
+      profile,
+      `a name other than ${[...RESERVED_PROFILES, "DEFAULT"].join(", ")} (any case but "default")`,
+    );
+  }
 
   const home = get("HOME");
   const defaultPath = (file: string, variable: string): string => {
@@ -351,6 +363,15 @@ function parsePort(get: Env): number {
   return Number(digits);
 }
 
+/** Profile names that the JS SDK or JavaScript objects treat specially. */
+const RESERVED_PROFILES = ["__proto__", "constructor", "prototype"];
+
+/**
+ * A file path as botocore reads it: a leading `~` and `$HOME` (or `${HOME}`)
+ * are expanded. What botocore would expand from elsewhere (`~user`, other
+ * variables) and relative paths, which would depend on the working
+ * directory, are refused.
+ */
 function parsePath(variable: string, get: Env): string | undefined {
   const text = get(variable);
   if (text === undefined) return undefined;
@@ -358,7 +379,22 @@ function parsePath(variable: string, get: Env): string | undefined {
   if (/[\u0000-\u001f]/.test(text) || text.endsWith("/")) {
     throw bad(variable, text, "a file path without control characters or a trailing slash");
   }
-  return text;
+  const home = get("HOME")?.replace(/\/+$/, "");
+  const usesHome = /^~(\/|$)/.test(text) || /\$(HOME\b|\{HOME\})/.test(text);
+  if (usesHome && home === undefined) {
+    throw bad(variable, text, "a path that does not use ~ or $HOME, since HOME is not set");
+  }
+  const expanded = text.replace(/^~(?=\/|$)/, home ?? "").replaceAll(
+    /\$(?:\{HOME\}|HOME\b)/g,
+    home ?? "",
+  );
+  if (/^~|\$/.test(expanded)) {
+    throw bad(variable, text, "an absolute path; only a leading ~ and $HOME are expanded");
+  }
+  if (!expanded.startsWith("/")) {
+    throw bad(variable, text, "an absolute path (or one starting with ~ or $HOME)");
+  }
+  return expanded;
 }
 
 function parseBoolean(variable: string, get: Env, fallback: boolean): boolean {

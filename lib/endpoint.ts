@@ -88,6 +88,8 @@ export interface EndpointClientOptions {
   now?: () => Date;
   /** Called with each secret as soon as it is known, so logs can redact it. */
   onSecret?: (secret: string) => void;
+  /** Removes known secrets from text the server sent, before it is cut short. */
+  redact?: (text: string) => string;
 }
 
 /** The largest token file read; a token is a few hundred bytes. */
@@ -98,6 +100,11 @@ export const MAX_TOKEN_FILE_BYTES = 16 * 1024;
  * (so a path such as /dev/zero cannot exhaust memory) and non-UTF-8 text.
  */
 export async function readTokenFile(path: string): Promise<string> {
+  // Opening a FIFO blocks until a writer appears, possibly forever.
+  const info = await Deno.stat(path);
+  if (info.isFifo || info.isSocket) {
+    throw new TypeError(`it is a ${info.isFifo ? "FIFO" : "socket"}, not a file`);
+  }
   const file = await Deno.open(path, { read: true });
   try {
     const buffer = new Uint8Array(MAX_TOKEN_FILE_BYTES + 1);
@@ -133,6 +140,7 @@ export class EndpointClient {
   readonly #readTextFile: (path: string) => Promise<string>;
   readonly #now: () => Date;
   readonly #onSecret: (secret: string) => void;
+  readonly #redact: (text: string) => string;
   #firstRequest = true;
 
   /** Create a client for `url`. */
@@ -147,6 +155,7 @@ export class EndpointClient {
     this.#readTextFile = options.readTextFile ?? readTokenFile;
     this.#now = options.now ?? (() => new Date());
     this.#onSecret = options.onSecret ?? (() => {});
+    this.#redact = options.redact ?? ((text) => text);
     if (this.#authorization.kind === "value") this.#onSecret(this.#authorization.token);
   }
 
@@ -161,11 +170,9 @@ export class EndpointClient {
       Accept: "application/json",
       "User-Agent": `credential-helper/${VERSION}`,
     };
-    const token = await this.#token();
-    if (token !== undefined) headers["Authorization"] = token;
-
     const total = new AbortController();
     const onOuterAbort = () => total.abort(new EndpointError("aborted", "request aborted"));
+    // One deadline for the whole fetch, the token file read included.
     const cancelTotalDeadline = this.#deadline(
       this.#totalTimeoutMs,
       () =>
@@ -176,6 +183,8 @@ export class EndpointClient {
     signal?.addEventListener("abort", onOuterAbort, { once: true });
     try {
       if (signal?.aborted) onOuterAbort();
+      const token = await untilAborted(this.#token(), total.signal);
+      if (token !== undefined) headers["Authorization"] = token;
       const response = await this.#request(headers, total);
       return this.#interpret(response);
     } catch (error) {
@@ -209,7 +218,10 @@ export class EndpointClient {
   async #token(): Promise<string | undefined> {
     const source = this.#authorization;
     if (source.kind === "none") return undefined;
-    if (source.kind === "value") return source.token;
+    if (source.kind === "value") {
+      this.#onSecret(source.token); // keeps it among the most recent secrets
+      return source.token;
+    }
     let text: string;
     try {
       text = await this.#readTextFile(source.path);
@@ -305,8 +317,17 @@ export class EndpointClient {
     } catch {
       // Reported below, with the status, which matters more.
     }
+    // Secrets in any JSON body, an error body included, are known before
+    // anything from it can reach a log line.
+    if (body !== null && typeof body === "object") {
+      const record = body as Record<string, unknown>;
+      for (const field of ["SecretAccessKey", "Token", "SessionToken"]) {
+        const value = record[field];
+        if (typeof value === "string") this.#onSecret(value);
+      }
+    }
     if (status < 200 || status > 299) {
-      const detail = parsed ? errorDetail(body) : undefined;
+      const detail = parsed ? errorDetail(body, this.#redact) : undefined;
       throw new EndpointError(
         "http-status",
         `endpoint answered HTTP ${status}${detail === undefined ? "" : `: ${detail}`}`,
@@ -321,13 +342,6 @@ export class EndpointClient {
         } (${bytes.byteLength} bytes)`,
       );
     }
-    if (body !== null && typeof body === "object") {
-      const record = body as Record<string, unknown>;
-      for (const field of ["SecretAccessKey", "Token"]) {
-        const value = record[field];
-        if (typeof value === "string") this.#onSecret(value);
-      }
-    }
     try {
       return parseCredentials(body, this.#now());
     } catch (error) {
@@ -339,6 +353,19 @@ export class EndpointClient {
   }
 }
 
+/**
+ * `promise`, or a rejection with `signal.reason` as soon as `signal` aborts:
+ * for work that cannot itself be cancelled, such as a blocked file read.
+ */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 const MAX_DETAIL_LENGTH = 200;
 
 /**
@@ -346,7 +373,10 @@ const MAX_DETAIL_LENGTH = 200;
  * container agents use: `code`/`message`, `Code`/`Message`, `Message` alone,
  * or `error`.
  */
-export function errorDetail(body: unknown): string | undefined {
+export function errorDetail(
+  body: unknown,
+  redact: (text: string) => string = (text) => text,
+): string | undefined {
   if (body === null || typeof body !== "object" || Array.isArray(body)) return undefined;
   const record = body as Record<string, unknown>;
   const text = (value: unknown) => typeof value === "string" && value !== "" ? value : undefined;
@@ -356,7 +386,14 @@ export function errorDetail(body: unknown): string | undefined {
     ? `${code}: ${message}`
     : code ?? message;
   if (detail === undefined) return undefined;
-  return detail.length > MAX_DETAIL_LENGTH ? detail.slice(0, MAX_DETAIL_LENGTH) + "…" : detail;
+  // Redact the whole text first: a secret cut in two by the length limit
+  // would no longer be recognised, and its first part would be logged.
+  // deno-lint-ignore no-control-regex
+  const clean = redact(detail).replace(/[\u0000-\u001f\u007f]+/g, " ");
+  const points = [...clean];
+  return points.length > MAX_DETAIL_LENGTH
+    ? points.slice(0, MAX_DETAIL_LENGTH).join("") + "…"
+    : clean;
 }
 
 function toEndpointError(error: unknown, signal: AbortSignal): EndpointError {

@@ -20,6 +20,8 @@ export interface HealthHandlerOptions {
   readonly state: () => RefreshState;
   /** Epoch ms. Default `Date.now`. */
   readonly now?: () => number;
+  /** Monotonic ms, as the state's monotonic fields. Default `performance.now`. */
+  readonly monotonic?: () => number;
   /** Reported as `credential_helper_build_info{version}`. */
   readonly version: string;
 }
@@ -30,29 +32,51 @@ export interface Verdict {
   readonly reason: string;
 }
 
-/** Liveness: the loop is making attempts on time. */
-export function liveness(state: RefreshState, now: number): Verdict {
-  if (state.attemptStartedAt !== undefined && now - state.attemptStartedAt > ATTEMPT_STUCK_MS) {
-    const seconds = Math.floor((now - state.attemptStartedAt) / 1000);
-    return { ok: false, reason: `refresh attempt stuck for ${seconds} s` };
+/** Wall and monotonic time, read together. */
+export interface Now {
+  readonly wall: number;
+  readonly monotonic: number;
+}
+
+/**
+ * Liveness: the loop is making attempts on time. Lateness counts only when
+ * both clocks agree, so a wall-clock step or a resume from suspend, which the
+ * loop notices within a second, never reads as a wedged loop.
+ */
+export function liveness(state: RefreshState, now: Now): Verdict {
+  const late = (wall: number | undefined, monotonic: number | undefined) =>
+    wall === undefined || monotonic === undefined
+      ? 0
+      : Math.min(now.wall - wall, now.monotonic - monotonic);
+  const running = late(state.attemptStartedAt, state.attemptStartedMonotonic);
+  if (running > ATTEMPT_STUCK_MS) {
+    return { ok: false, reason: `refresh attempt stuck for ${Math.floor(running / 1000)} s` };
   }
-  if (state.nextAttemptAt !== undefined && now - state.nextAttemptAt > OVERDUE_GRACE_MS) {
-    const seconds = Math.floor((now - state.nextAttemptAt) / 1000);
+  const overdue = late(state.nextAttemptAt, state.nextAttemptMonotonic);
+  if (overdue > OVERDUE_GRACE_MS) {
+    const seconds = Math.floor(overdue / 1000);
     return { ok: false, reason: `refresh loop wedged: next attempt overdue by ${seconds} s` };
   }
   return { ok: true, reason: "ok" };
 }
 
-/** Readiness: the files hold credentials that have not expired. */
+/**
+ * Readiness: the files hold credentials that have not expired, and the last
+ * check found them there. The reason names the last error when not ready.
+ */
 export function readiness(state: RefreshState, now: number): Verdict {
+  const lastError = state.lastError === undefined ? "" : `; last error: ${state.lastError}`;
   if (state.expiration === undefined) {
-    return { ok: false, reason: "no credentials written yet" };
+    return { ok: false, reason: `no credentials written yet${lastError}` };
   }
   if (state.expiration <= now) {
     return {
       ok: false,
-      reason: `credentials expired at ${new Date(state.expiration).toISOString()}`,
+      reason: `credentials expired at ${new Date(state.expiration).toISOString()}${lastError}`,
     };
+  }
+  if (state.filesProblem !== undefined) {
+    return { ok: false, reason: `files changed by another writer: ${state.filesProblem}` };
   }
   return { ok: true, reason: "ready" };
 }
@@ -94,6 +118,12 @@ export function renderMetrics(state: RefreshState, now: number, version: string)
       "Refresh attempts failed in a row since the last success.",
       [`credential_helper_consecutive_failures ${state.consecutiveFailures}`],
     ),
+    metric(
+      "credential_helper_repairs_total",
+      "counter",
+      "Rewrites after another writer removed or changed our section.",
+      [`credential_helper_repairs_total ${state.repairs}`],
+    ),
     metric("credential_helper_build_info", "gauge", "Always 1; labelled with the version.", [
       `credential_helper_build_info{version="${version}"} 1`,
     ]),
@@ -106,6 +136,7 @@ const PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8";
 /** Build the listener's request handler. */
 export function createHealthHandler(options: HealthHandlerOptions): (request: Request) => Response {
   const now = options.now ?? Date.now;
+  const monotonic = options.monotonic ?? (() => performance.now());
   return (request) => {
     const path = new URL(request.url).pathname;
     const route = path === "/healthz" || path === "/readyz" || path === "/metrics";
@@ -118,7 +149,9 @@ export function createHealthHandler(options: HealthHandlerOptions): (request: Re
     if (path === "/metrics") {
       return respond(request, 200, renderMetrics(state, at, options.version), PROMETHEUS);
     }
-    const verdict = path === "/healthz" ? liveness(state, at) : readiness(state, at);
+    const verdict = path === "/healthz"
+      ? liveness(state, { wall: at, monotonic: monotonic() })
+      : readiness(state, at);
     return respond(request, verdict.ok ? 200 : 503, verdict.reason + "\n", PLAIN);
   };
 }

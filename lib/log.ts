@@ -35,6 +35,8 @@ export interface LoggerOptions {
 // Short strings are never registered as secrets: replacing "a" everywhere
 // would mangle every line without protecting anything.
 const MIN_SECRET_LENGTH = 4;
+/** How many registered secrets are kept: the current ones and a few rotations back. */
+export const MAX_SECRETS = 64;
 
 const encoder = new TextEncoder();
 
@@ -59,7 +61,10 @@ export class Logger {
   readonly #format: LogFormat;
   readonly #sink: (line: string) => void;
   readonly #now: () => number;
-  #secrets: string[] = [];
+  /** Registered secrets, least recently registered first. */
+  readonly #secrets = new Map<string, true>();
+  /** The same, longest first, so a secret containing another is replaced whole. */
+  #byLength: string[] = [];
 
   /** Create a logger. */
   constructor(options: LoggerOptions = {}) {
@@ -70,17 +75,21 @@ export class Logger {
   }
 
   /**
-   * Register a value that must never appear in output. Only the most recent
-   * few are kept, since older credentials are replaced and would otherwise
-   * accumulate for the life of the process.
+   * Register a value that must never appear in output. Registering it again
+   * makes it the most recent. Only the {@linkcode MAX_SECRETS} most recently
+   * registered are kept, since rotated credentials would otherwise pile up
+   * for the life of the process; whoever registers a secret in use (the
+   * authorization token on every fetch) keeps it among them.
    */
   addSecret(secret: string | undefined): void {
     if (secret === undefined || secret.length < MIN_SECRET_LENGTH) return;
-    if (this.#secrets.includes(secret)) return;
-    this.#secrets.push(secret);
-    // Longest first, so a secret containing another is replaced whole.
-    this.#secrets.sort((a, b) => b.length - a.length);
-    if (this.#secrets.length > 16) this.#secrets = this.#secrets.slice(0, 16);
+    const known = this.#secrets.delete(secret);
+    this.#secrets.set(secret, true);
+    if (known) return;
+    if (this.#secrets.size > MAX_SECRETS) {
+      this.#secrets.delete(this.#secrets.keys().next().value!);
+    }
+    this.#byLength = [...this.#secrets.keys()].sort((a, b) => b.length - a.length);
   }
 
   /** Log at debug level. */
@@ -103,7 +112,7 @@ export class Logger {
   /** Replace every registered secret in `text`. */
   redact(text: string): string {
     let out = text;
-    for (const secret of this.#secrets) out = out.replaceAll(secret, REDACTED);
+    for (const secret of this.#byLength) out = out.replaceAll(secret, REDACTED);
     return out;
   }
 

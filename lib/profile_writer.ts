@@ -15,7 +15,7 @@ import {
   updateFile,
 } from "./atomic_file.ts";
 import type { Credentials } from "./credentials.ts";
-import { configSection, credentialsSection, upsertSection } from "./shared_file.ts";
+import { configSection, credentialsSection, readSection, upsertSection } from "./shared_file.ts";
 
 /** Where and how to write. */
 export interface ProfileWriterOptions {
@@ -96,8 +96,14 @@ export function renderConfigFile(
 export async function writeProfile(
   credentials: Credentials,
   options: ProfileWriterOptions,
+  signal?: AbortSignal,
 ): Promise<WriteOutcome> {
-  const replace = { mode: options.fileMode, writeMode: options.writeMode, ...fsOption(options) };
+  const replace: ReplaceFileOptions = {
+    mode: options.fileMode,
+    writeMode: options.writeMode,
+    ...fsOption(options),
+    ...(signal === undefined ? {} : { signal }),
+  };
   const config = await updateText(
     options.configFile,
     (text) => renderConfigFile(text, options.profile, options.region, options.output),
@@ -109,6 +115,68 @@ export async function writeProfile(
     replace,
   );
   return { credentials: written, config };
+}
+
+/**
+ * What is wrong with the files for `credentials`, as botocore would read
+ * them, or `undefined` when both hold exactly what we wrote: the three keys
+ * (and the account id) in the credentials file, the region (and output) in
+ * the config file. Pure.
+ */
+export function profileProblem(
+  files: { readonly credentials: string | undefined; readonly config: string | undefined },
+  options: Pick<ProfileWriterOptions, "profile" | "region" | "output">,
+  credentials: Credentials,
+): string | undefined {
+  const expect = (
+    file: string,
+    text: string | undefined,
+    section: ReturnType<typeof credentialsSection>,
+    keys: Array<[string, string | undefined]>,
+  ): string | undefined => {
+    if (text === undefined) return `${file} file is missing`;
+    let found: Map<string, string> | undefined;
+    try {
+      found = readSection(text, section);
+    } catch (error) {
+      return `${file} file is unreadable: ${error instanceof Error ? error.message : error}`;
+    }
+    if (found === undefined) return `${file} file has no [${section.header}] section`;
+    for (const [key, value] of keys) {
+      if (found.get(key) !== value) return `${file} file's [${section.header}] ${key} changed`;
+    }
+    return undefined;
+  };
+  return expect("credentials", files.credentials, credentialsSection(options.profile), [
+    ["aws_access_key_id", credentials.accessKeyId],
+    ["aws_secret_access_key", credentials.secretAccessKey],
+    ["aws_session_token", credentials.sessionToken],
+    ["aws_security_token", undefined],
+    ["aws_account_id", credentials.accountId],
+  ]) ?? expect("config", files.config, configSection(options.profile), [
+    ["region", options.region],
+    ...(options.output === undefined ? [] : [["output", options.output] as [string, string]]),
+  ]);
+}
+
+/** {@linkcode profileProblem} for the files on disk. */
+export async function checkProfile(
+  credentials: Credentials,
+  options: ProfileWriterOptions,
+): Promise<string | undefined> {
+  const read = async (path: string) => {
+    try {
+      return await Deno.readTextFile(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+  };
+  const files = {
+    credentials: await read(options.credentialsFile),
+    config: await read(options.configFile),
+  };
+  return profileProblem(files, options, credentials);
 }
 
 /** {@linkcode updateFile} on text: decode strictly, edit, encode. */

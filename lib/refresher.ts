@@ -18,6 +18,16 @@ export const MAX_BACKOFF_MS = 30_000;
 export const BASE_BACKOFF_MS = 1_000;
 /** Fraction of a scheduled delay removed at random, so a fleet does not refresh in lockstep. */
 export const JITTER_FRACTION = 0.1;
+/** Retry delay while no valid credentials are held: a late source is seen within this. */
+export const NO_CREDENTIALS_RETRY_MS = 250;
+/** While failures repeat every {@linkcode NO_CREDENTIALS_RETRY_MS}, one log line per this. */
+export const FAILURE_LOG_INTERVAL_MS = 10_000;
+/** How often the files are checked for our section while the loop waits. */
+export const VERIFY_INTERVAL_MS = 2_000;
+/** The longest single timer: waits are re-checked against the wall clock this often. */
+export const WALL_CHECK_MS = 1_000;
+/** The lead before expiry never exceeds this fraction of the credentials' lifetime. */
+export const MAX_LEAD_FRACTION = 0.5;
 
 /** Inputs of {@linkcode nextRefreshDelayMs}. */
 export interface ScheduleInput {
@@ -34,13 +44,27 @@ export interface ScheduleInput {
 }
 
 /**
+ * The lead before expiry actually used: `REFRESH_BEFORE_EXPIRY`, capped at
+ * {@linkcode MAX_LEAD_FRACTION} of the time left, so a lead at or above the
+ * credentials' lifetime cannot make every refresh due at once.
+ */
+export function effectiveLeadMs(
+  input: Pick<ScheduleInput, "now" | "expiration" | "beforeExpiryMs">,
+): number {
+  return Math.min(
+    input.beforeExpiryMs,
+    Math.max(0, input.expiration - input.now) * MAX_LEAD_FRACTION,
+  );
+}
+
+/**
  * Milliseconds until the next refresh after a success: the earlier of the
- * interval and `REFRESH_BEFORE_EXPIRY` before expiry, never below
- * {@linkcode MIN_REFRESH_DELAY_MS} for the expiry-driven part, less up to
- * {@linkcode JITTER_FRACTION} of jitter. Jitter only ever makes it earlier.
+ * interval and the lead ({@linkcode effectiveLeadMs}) before expiry, never
+ * below {@linkcode MIN_REFRESH_DELAY_MS} for the expiry-driven part, less up
+ * to {@linkcode JITTER_FRACTION} of jitter. Jitter only ever makes it earlier.
  */
 export function nextRefreshDelayMs(input: ScheduleInput): number {
-  const untilWindow = input.expiration - input.beforeExpiryMs - input.now;
+  const untilWindow = input.expiration - effectiveLeadMs(input) - input.now;
   const base = Math.min(input.intervalMs, Math.max(untilWindow, MIN_REFRESH_DELAY_MS));
   return Math.max(1, Math.round(base * (1 - JITTER_FRACTION * input.random)));
 }
@@ -59,25 +83,44 @@ export function backoffDelayMs(failures: number, intervalMs: number, random: num
 
 /** Time, behind an interface so tests can run the loop instantly. */
 export interface Clock {
-  /** Epoch ms. */
+  /** Wall clock, epoch ms. */
   now(): number;
-  /** Resolve after `ms`, or early when `signal` aborts. Never rejects. */
+  /** Monotonic ms from an arbitrary origin; never jumps with the wall clock. */
+  monotonic(): number;
+  /**
+   * Resolve once `ms` have passed on the monotonic clock or on the wall
+   * clock, whichever comes first (a suspend or a clock step forward ends the
+   * wait early), or when `signal` aborts. Never rejects.
+   */
   sleep(ms: number, signal: AbortSignal): Promise<void>;
 }
 
-/** The real clock. */
+/**
+ * The real clock. Timers run on the monotonic clock, which stands still
+ * while a VM is suspended; so a wait is cut into slices of at most
+ * {@linkcode WALL_CHECK_MS} and ends when the wall clock says it is due.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   sleep: (ms, signal) =>
     new Promise((resolve) => {
       if (signal.aborted) return resolve();
-      const timer = setTimeout(done, ms);
+      const wallDue = Date.now() + ms;
+      const monotonicDue = performance.now() + ms;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const slice = () => {
+        const left = Math.min(wallDue - Date.now(), monotonicDue - performance.now());
+        if (left <= 0) return done();
+        timer = setTimeout(slice, Math.min(left, WALL_CHECK_MS));
+      };
       function done() {
         clearTimeout(timer);
         signal.removeEventListener("abort", done);
         resolve();
       }
       signal.addEventListener("abort", done, { once: true });
+      slice();
     }),
 };
 
@@ -97,6 +140,14 @@ export interface RefreshState {
   readonly consecutiveFailures: number;
   /** Why the last attempt failed; safe to show. */
   readonly lastError: string | undefined;
+  /** Rewrites after another writer removed or changed our section. */
+  readonly repairs: number;
+  /** Set while the files are found not to hold our credentials; safe to show. */
+  readonly filesProblem: string | undefined;
+  /** {@linkcode Clock.monotonic} at `attemptStartedAt`, for liveness across clock jumps. */
+  readonly attemptStartedMonotonic: number | undefined;
+  /** {@linkcode Clock.monotonic} at `nextAttemptAt`. */
+  readonly nextAttemptMonotonic: number | undefined;
 }
 
 /** The state of a loop that started at `startedAt` and has done nothing yet. */
@@ -111,6 +162,10 @@ export function initialRefreshState(startedAt: number): RefreshState {
     failures: 0,
     consecutiveFailures: 0,
     lastError: undefined,
+    repairs: 0,
+    filesProblem: undefined,
+    attemptStartedMonotonic: undefined,
+    nextAttemptMonotonic: undefined,
   };
 }
 
@@ -118,8 +173,20 @@ export function initialRefreshState(startedAt: number): RefreshState {
 export interface RefresherOptions {
   /** Fetch and validate credentials. Errors' messages must be safe to log. */
   readonly fetchCredentials: (signal: AbortSignal) => Promise<Credentials>;
-  /** Write them to the files; returns a short description for the log. */
-  readonly writeCredentials: (credentials: Credentials) => Promise<string>;
+  /**
+   * Write them to the files; returns a short description for the log.
+   * `signal` aborts a wait for another writer's lock (shutdown).
+   */
+  readonly writeCredentials: (credentials: Credentials, signal: AbortSignal) => Promise<string>;
+  /**
+   * Whether the files still hold `credentials`: `undefined` when they do,
+   * else a short reason. When given, it is called every
+   * {@linkcode VERIFY_INTERVAL_MS} while the loop waits, and a failed check
+   * rewrites the files at once (a repair).
+   */
+  readonly verifyFiles?: (credentials: Credentials) => Promise<string | undefined>;
+  /** Default {@linkcode VERIFY_INTERVAL_MS}. */
+  readonly verifyIntervalMs?: number;
   readonly intervalSeconds: number;
   readonly refreshBeforeExpirySeconds: number;
   readonly logger: Logger;
@@ -141,6 +208,15 @@ export class Refresher {
   #state: RefreshState;
   #wake: AbortController = new AbortController();
   #wakeRequested = false;
+  #repairRequested = false;
+  /** The credentials in the files, for repairs. */
+  #current: Credentials | undefined;
+  /** Monotonic time of the last failure line written, while lines are throttled. */
+  #lastFailureLogAt: number | undefined;
+  #suppressedFailures = 0;
+  #leadCapLogged = false;
+  /** Set by {@linkcode run}, whose fast retries would otherwise log four lines a second. */
+  #throttleFailureLogs = false;
 
   /** Create a refresher; nothing happens until {@linkcode run} or {@linkcode refreshOnce}. */
   constructor(options: RefresherOptions) {
@@ -161,6 +237,11 @@ export class Refresher {
     this.#wake.abort();
   }
 
+  /** Whether the files hold credentials that have not expired. */
+  #holdsValid(): boolean {
+    return this.#state.expiration !== undefined && this.#state.expiration > this.#clock.now();
+  }
+
   /**
    * One attempt: fetch, then write. Logs the outcome and updates the state.
    *
@@ -168,62 +249,125 @@ export class Refresher {
    */
   async refreshOnce(signal: AbortSignal): Promise<boolean> {
     const startedAt = this.#clock.now();
-    this.#state = { ...this.#state, attemptStartedAt: startedAt, nextAttemptAt: undefined };
+    this.#state = {
+      ...this.#state,
+      attemptStartedAt: startedAt,
+      attemptStartedMonotonic: this.#clock.monotonic(),
+      nextAttemptAt: undefined,
+      nextAttemptMonotonic: undefined,
+    };
     const logger = this.#options.logger;
     try {
       const credentials = await this.#options.fetchCredentials(signal);
       // The write goes ahead even if shutdown began meanwhile: it is short,
-      // and finishing it leaves no temp file behind.
-      const outcome = await this.#options.writeCredentials(credentials);
+      // and finishing it leaves no temp file behind. Only a wait for another
+      // writer's lock is cut short.
+      const outcome = await this.#options.writeCredentials(credentials, signal);
       const now = this.#clock.now();
+      this.#current = credentials;
       this.#state = {
         ...this.#state,
         attemptStartedAt: undefined,
+        attemptStartedMonotonic: undefined,
         lastSuccessAt: now,
         expiration: credentials.expiration.getTime(),
         successes: this.#state.successes + 1,
         consecutiveFailures: 0,
         lastError: undefined,
+        filesProblem: undefined,
       };
+      if (this.#suppressedFailures > 0) {
+        logger.info("recovered", { failures_not_logged: this.#suppressedFailures });
+      }
+      this.#lastFailureLogAt = undefined;
+      this.#suppressedFailures = 0;
       logger.info("refreshed", {
         access_key_id: credentials.accessKeyId,
         expiration: credentials.expiration.toISOString(),
         files: outcome,
       });
-      const lifetimeMs = millisecondsUntilExpiry(credentials, new Date(now));
-      if (lifetimeMs < this.#options.refreshBeforeExpirySeconds * 1000) {
-        logger.warn("credentials expire sooner than REFRESH_BEFORE_EXPIRY", {
-          expires_in_seconds: Math.floor(lifetimeMs / 1000),
-        });
-      }
+      this.#checkLead(credentials, now);
       return true;
     } catch (error) {
-      this.#state = { ...this.#state, attemptStartedAt: undefined };
+      this.#state = {
+        ...this.#state,
+        attemptStartedAt: undefined,
+        attemptStartedMonotonic: undefined,
+      };
       if (signal.aborted) return false;
-      const reason = messageOf(error);
+      // The reason is shown by /readyz too, not only logged.
+      const reason = logger.redact(messageOf(error));
       this.#state = {
         ...this.#state,
         failures: this.#state.failures + 1,
         consecutiveFailures: this.#state.consecutiveFailures + 1,
         lastError: reason,
       };
-      logger.error("refresh failed", { reason });
+      if (this.#shouldLogFailure()) {
+        logger.error("refresh failed", {
+          reason,
+          consecutive_failures: this.#state.consecutiveFailures > 1
+            ? this.#state.consecutiveFailures
+            : undefined,
+        });
+      }
       return false;
+    }
+  }
+
+  // Without valid credentials the loop retries every 250 ms: log the first
+  // failure, then one line per FAILURE_LOG_INTERVAL_MS.
+  #shouldLogFailure(): boolean {
+    if (!this.#throttleFailureLogs || this.#holdsValid()) return true;
+    const now = this.#clock.monotonic();
+    if (
+      this.#lastFailureLogAt !== undefined && now - this.#lastFailureLogAt < FAILURE_LOG_INTERVAL_MS
+    ) {
+      this.#suppressedFailures++;
+      return false;
+    }
+    this.#lastFailureLogAt = now;
+    return true;
+  }
+
+  #checkLead(credentials: Credentials, now: number): void {
+    const lifetimeMs = millisecondsUntilExpiry(credentials, new Date(now));
+    const beforeExpiryMs = this.#options.refreshBeforeExpirySeconds * 1000;
+    const lead = effectiveLeadMs({
+      now,
+      expiration: credentials.expiration.getTime(),
+      beforeExpiryMs,
+    });
+    if (lead < beforeExpiryMs && !this.#leadCapLogged) {
+      this.#leadCapLogged = true;
+      this.#options.logger.warn(
+        "credentials expire sooner than REFRESH_BEFORE_EXPIRY; refreshing at half their lifetime instead",
+        {
+          expires_in_seconds: Math.floor(lifetimeMs / 1000),
+          lead_seconds: Math.floor(lead / 1000),
+        },
+      );
     }
   }
 
   /** Refresh until `signal` aborts, then resolve. Never rejects, never gives up. */
   async run(signal: AbortSignal): Promise<void> {
+    this.#throttleFailureLogs = true;
+    const verifier = this.#options.verifyFiles === undefined ? undefined : this.#verifyLoop(signal);
     while (!signal.aborted) {
       this.#wakeRequested = false;
       const ok = await this.refreshOnce(signal);
       if (signal.aborted) break;
       const delay = ok ? this.#successDelay() : this.#failureDelay();
       const nextAttemptAt = this.#clock.now() + delay;
-      this.#state = { ...this.#state, nextAttemptAt };
+      this.#state = {
+        ...this.#state,
+        nextAttemptAt,
+        nextAttemptMonotonic: this.#clock.monotonic() + delay,
+      };
       const until = new Date(nextAttemptAt).toISOString();
       if (ok) this.#options.logger.debug("next refresh scheduled", { at: until });
-      else {
+      else if (this.#holdsValid()) {
         this.#options.logger.warn("backing off", {
           until,
           consecutive_failures: this.#state.consecutiveFailures,
@@ -231,6 +375,60 @@ export class Refresher {
       }
       if (this.#wakeRequested) continue;
       await this.#sleepUnlessWoken(delay, signal);
+      // A repair rewrites the files, then the wait goes on to the same due time.
+      while (this.#repairRequested && !this.#wakeRequested && !signal.aborted) {
+        this.#repairRequested = false;
+        await this.#repair(signal);
+        const left = Math.min(
+          nextAttemptAt - this.#clock.now(),
+          this.#state.nextAttemptMonotonic! - this.#clock.monotonic(),
+        );
+        if (left <= 0) break;
+        await this.#sleepUnlessWoken(left, signal);
+      }
+    }
+    await verifier;
+  }
+
+  async #verifyLoop(signal: AbortSignal): Promise<void> {
+    const verify = this.#options.verifyFiles!;
+    while (!signal.aborted) {
+      await this.#clock.sleep(this.#options.verifyIntervalMs ?? VERIFY_INTERVAL_MS, signal);
+      const current = this.#current;
+      if (signal.aborted || current === undefined || this.#state.attemptStartedAt !== undefined) {
+        continue;
+      }
+      if (!this.#holdsValid()) continue;
+      let problem: string | undefined;
+      try {
+        problem = await verify(current);
+      } catch (error) {
+        problem = messageOf(error);
+      }
+      if (problem === undefined || this.#current !== current) continue;
+      problem = this.#options.logger.redact(problem);
+      this.#state = { ...this.#state, filesProblem: problem };
+      this.#repairRequested = true;
+      this.#wake.abort();
+    }
+  }
+
+  async #repair(signal: AbortSignal): Promise<void> {
+    const credentials = this.#current;
+    if (credentials === undefined || !this.#holdsValid()) return;
+    const logger = this.#options.logger;
+    const reason = this.#state.filesProblem;
+    try {
+      const outcome = await this.#options.writeCredentials(credentials, signal);
+      this.#state = { ...this.#state, repairs: this.#state.repairs + 1, filesProblem: undefined };
+      logger.warn("repaired files changed by another writer", { reason, files: outcome });
+    } catch (error) {
+      if (signal.aborted) return;
+      this.#state = {
+        ...this.#state,
+        filesProblem: `${reason}; repair failed: ${messageOf(error)}`,
+      };
+      logger.error("repair failed", { reason, error: messageOf(error) });
     }
   }
 
@@ -261,6 +459,7 @@ export class Refresher {
   async #sleepUnlessWoken(delay: number, stop: AbortSignal): Promise<void> {
     const wake = new AbortController();
     this.#wake = wake;
+    if (this.#repairRequested) wake.abort();
     const onStop = () => wake.abort();
     stop.addEventListener("abort", onStop, { once: true });
     if (stop.aborted) wake.abort();
@@ -282,6 +481,7 @@ export class Refresher {
   }
 
   #failureDelay(): number {
+    if (!this.#holdsValid()) return NO_CREDENTIALS_RETRY_MS;
     return backoffDelayMs(
       this.#state.consecutiveFailures,
       this.#options.intervalSeconds * 1000,

@@ -114,6 +114,7 @@ export function shlexSplit(text: string): string[] | undefined {
 }
 
 // Python's str.isspace(): what strip() removes and what re's \s matches.
+// deno-lint-ignore no-control-regex
 const PY_SPACE =
   /[\t\n\u000b\u000c\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
 
@@ -363,8 +364,8 @@ function render(lines: Line[], newline: string): string {
  * that maps to it), joining continuation lines as configparser does; for
  * checks and tests.
  *
- * @throws {SyntaxError} on a duplicate section or duplicate key, which
- *   botocore rejects
+ * @throws {SyntaxError} on a duplicate of the target's section or of a key
+ *   in it, which botocore rejects
  */
 export function readSection(text: string, target: SectionTarget): Map<string, string> | undefined {
   const lines = classify(text.startsWith(BOM) ? text.slice(1) : text);
@@ -376,11 +377,9 @@ export function readSection(text: string, target: SectionTarget): Map<string, st
     if (line.kind === "header") {
       const header = line.header!;
       current = undefined;
-      if (headers.has(header) && header !== "DEFAULT") {
-        throw new SyntaxError(`duplicate section [${header}]`);
-      }
-      headers.add(header);
       if (target.matches(header)) {
+        if (headers.has(header)) throw new SyntaxError(`duplicate section [${header}]`);
+        headers.add(header);
         found = new Map();
         current = found;
       }

@@ -230,3 +230,52 @@ Deno.test("helpText() lists every variable with its default", () => {
     assert.ok(line.endsWith(`[${variable.default}]`), line);
   }
 });
+
+Deno.test("parseConfig() refuses profile names the parsers treat specially", () => {
+  for (const name of ["DEFAULT", "Default", "dEfAuLt", "__proto__", "constructor", "prototype"]) {
+    assert.equal(
+      configError({ AWS_PROFILE: name }),
+      `AWS_PROFILE must be a name other than __proto__, constructor, prototype, DEFAULT (any case but "default"), got ${
+        JSON.stringify(name)
+      }`,
+    );
+  }
+  assert.equal(parseConfig(env({ ...HOME, AWS_PROFILE: "default" })).profile, "default");
+  assert.equal(parseConfig(env({ ...HOME, AWS_PROFILE: "defaults" })).profile, "defaults");
+});
+
+Deno.test("parseConfig() expands ~ and $HOME in file paths as botocore does, and refuses the rest", () => {
+  const config = parseConfig(env({
+    ...HOME,
+    AWS_SHARED_CREDENTIALS_FILE: "~/.aws/creds",
+    AWS_CONFIG_FILE: "${HOME}/cfg/$HOME.d/config",
+  }));
+  assert.equal(config.credentialsFile, "/home/app/.aws/creds");
+  assert.equal(config.configFile, "/home/app/cfg//home/app.d/config");
+  assert.equal(
+    parseConfig(
+      env({ HOME: "/root/", AWS_SHARED_CREDENTIALS_FILE: "$HOME/c", AWS_CONFIG_FILE: "~" }),
+    )
+      .configFile,
+    "/root",
+  );
+  const cases: Array<[Record<string, string>, string]> = [
+    [
+      { AWS_SHARED_CREDENTIALS_FILE: "~other/.aws/credentials" },
+      'AWS_SHARED_CREDENTIALS_FILE must be an absolute path; only a leading ~ and $HOME are expanded, got "~other/.aws/credentials"',
+    ],
+    [
+      { AWS_CONFIG_FILE: "$XDG_CONFIG_HOME/aws/config" },
+      'AWS_CONFIG_FILE must be an absolute path; only a leading ~ and $HOME are expanded, got "$XDG_CONFIG_HOME/aws/config"',
+    ],
+    [
+      { AWS_CONFIG_FILE: ".aws/config" },
+      'AWS_CONFIG_FILE must be an absolute path (or one starting with ~ or $HOME), got ".aws/config"',
+    ],
+  ];
+  for (const [vars, message] of cases) assert.equal(configError(vars), message);
+  assert.throws(
+    () => parseConfig(env({ AWS_SHARED_CREDENTIALS_FILE: "~/c", AWS_CONFIG_FILE: "/c" })),
+    /AWS_SHARED_CREDENTIALS_FILE must be a path that does not use ~ or \$HOME, since HOME is not set/,
+  );
+});

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { TEMP_PREFIX } from "../lib/atomic_file.ts";
+import { parsePrometheus } from "./prometheus.ts";
 import { startFakeEndpoint } from "./fake_endpoint.ts";
 import {
   assertNoSecretsIn,
@@ -183,8 +184,16 @@ Deno.test("disk faults: a parent that cannot be created is reported and survived
       port,
       /cannot write \\".*blocker\/aws\/credentials\\": .*Not a directory \(os error 20\)/,
     );
-    const attempts = helper.count(/ERROR refresh failed/);
-    assert.equal(helper.count(/WARN backing off/), attempts, "one failure line per attempt");
+    // Without credentials it retries every 250 ms and logs the first failure,
+    // then one line per 10 s: fewer lines than attempts, never more.
+    const logged = helper.count(/ERROR refresh failed/);
+    const metrics = parsePrometheus((await httpGet(`http://127.0.0.1:${port}/metrics`)).body);
+    const attempts = metrics.get('credential_helper_refresh_total{result="failure"}')!;
+    assert.ok(
+      logged >= 1 && logged <= 1 + Math.floor(attempts / 40),
+      `${logged} lines, ${attempts} attempts`,
+    );
+    assert.equal(helper.count(/WARN backing off/), 0, "no backoff while holding no credentials");
     await Deno.remove(blocker);
     await expectRecovery(helper);
     assert.equal((await Deno.stat(join(blocker, "aws"))).mode! & 0o777, 0o700);

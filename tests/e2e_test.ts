@@ -37,7 +37,12 @@ Deno.test("e2e: first write gives exact files, region, mode 0600 and a 0700 dire
     assert.equal((await Deno.stat(join(aws, "credentials"))).mode! & 0o777, 0o600);
     assert.equal((await Deno.stat(join(aws, "config"))).mode! & 0o777, 0o600);
     assert.equal((await Deno.stat(aws)).mode! & 0o777, 0o700);
-    assert.deepEqual(await listDir(aws), ["config", "config.lock", "credentials", "credentials.lock"]);
+    assert.deepEqual(await listDir(aws), [
+      "config",
+      "config.lock",
+      "credentials",
+      "credentials.lock",
+    ]);
     const refreshed = helper.lines.find((l) => l.includes("refreshed"))!;
     assert.match(
       refreshed,
@@ -206,7 +211,12 @@ Deno.test("e2e: SIGTERM and SIGINT exit 0 promptly with no temp file left", asyn
     await fake.close();
     assert.equal(status.code, 0, signal);
     assert.ok(took < 2500, `${signal} took ${took} ms`);
-    assert.deepEqual(await listDir(join(home, ".aws")), ["config", "config.lock", "credentials", "credentials.lock"]);
+    assert.deepEqual(await listDir(join(home, ".aws")), [
+      "config",
+      "config.lock",
+      "credentials",
+      "credentials.lock",
+    ]);
     assert.match(helper.lines.at(-1)!, /INFO stopping exit_code=0/);
   }
 });

@@ -33,7 +33,8 @@ Deno.test("e2e health: /readyz is 503 before the first write, 200 after; /health
     await helper.waitForLine(/ERROR refresh failed/);
     assert.deepEqual(await httpGet(`http://127.0.0.1:${port}/readyz`), {
       status: 503,
-      body: "no credentials written yet\n",
+      body:
+        "no credentials written yet; last error: request failed: Connection refused (os error 111)\n",
     });
     assert.equal((await httpGet(`http://127.0.0.1:${port}/healthz`)).status, 200);
     const before = parsePrometheus((await httpGet(`http://127.0.0.1:${port}/metrics`)).body);
@@ -149,7 +150,7 @@ Deno.test("e2e health: healthcheck exits 0 against a ready helper, 1 against not
     assert.equal(notReady.code, 1);
     assert.equal(
       notReady.stderr[0],
-      `credential-helper healthcheck: http://127.0.0.1:${port}/readyz answered 503: no credentials written yet`,
+      `credential-helper healthcheck: http://127.0.0.1:${port}/readyz answered 503: no credentials written yet; last error: request failed: Connection refused (os error 111)`,
     );
     // --wait keeps probing until the first write, as systemd's ExecStartPost needs.
     const waiting = runHelper({ HOME: home, LISTEN_PORT: port }, {

@@ -6,10 +6,19 @@ import { parsePrometheus } from "./prometheus.ts";
 const T0 = Date.parse("2026-11-26T12:00:00Z");
 
 // The first attempt is under way.
-const INITIAL: RefreshState = { ...initialRefreshState(T0), attemptStartedAt: T0 };
+const INITIAL: RefreshState = {
+  ...initialRefreshState(T0),
+  attemptStartedAt: T0,
+  attemptStartedMonotonic: T0,
+};
 
-function handlerFor(state: RefreshState, now = T0) {
-  return createHealthHandler({ state: () => state, now: () => now, version: "9.9.9" });
+function handlerFor(state: RefreshState, now = T0, monotonic = now) {
+  return createHealthHandler({
+    state: () => state,
+    now: () => now,
+    monotonic: () => monotonic,
+    version: "9.9.9",
+  });
 }
 
 async function get(handler: (r: Request) => Response, path: string, method = "GET") {
@@ -37,7 +46,13 @@ Deno.test("/readyz is 503 once the credentials on disk have expired", async () =
 });
 
 Deno.test("/healthz is 200 while the loop is on time and 503 when it is wedged", async () => {
-  const sleeping = { ...INITIAL, attemptStartedAt: undefined, nextAttemptAt: T0 + 900_000 };
+  const sleeping = {
+    ...INITIAL,
+    attemptStartedAt: undefined,
+    attemptStartedMonotonic: undefined,
+    nextAttemptAt: T0 + 900_000,
+    nextAttemptMonotonic: T0 + 900_000,
+  };
   assert.equal((await get(handlerFor(sleeping), "/healthz")).status, 200);
   assert.equal(
     (await get(handlerFor(sleeping, T0 + 900_000 + OVERDUE_GRACE_MS), "/healthz")).status,
@@ -50,6 +65,37 @@ Deno.test("/healthz is 200 while the loop is on time and 503 when it is wedged",
   ]);
   const stuck = await get(handlerFor(INITIAL, T0 + ATTEMPT_STUCK_MS + 5000), "/healthz");
   assert.deepEqual([stuck.status, stuck.body], [503, "refresh attempt stuck for 65 s\n"]);
+  // The wall clock stepped two hours ahead (NTP, resume): only the wall clock
+  // says late, and the loop notices within a second, so it is not wedged.
+  const jumped = T0 + 900_000 + 2 * 3_600_000;
+  assert.equal((await get(handlerFor(sleeping, jumped, T0 + 1000), "/healthz")).status, 200);
+  assert.equal((await get(handlerFor(INITIAL, jumped, T0 + 1000), "/healthz")).status, 200);
+  // A wall clock stepped back does not hide a wedged loop either way.
+  const back = await get(handlerFor(sleeping, T0 - 3_600_000, T0 + 900_000 + 61_000), "/healthz");
+  assert.equal(back.status, 200, "only the monotonic clock says late");
+});
+
+Deno.test("/readyz names the last error and a section another writer removed", async () => {
+  const failing = { ...INITIAL, lastError: "endpoint answered HTTP 500: boom" };
+  assert.equal(
+    (await get(handlerFor(failing), "/readyz")).body,
+    "no credentials written yet; last error: endpoint answered HTTP 500: boom\n",
+  );
+  const expired = { ...failing, expiration: T0 - 1000 };
+  assert.equal(
+    (await get(handlerFor(expired), "/readyz")).body,
+    "credentials expired at 2026-11-26T11:59:59.000Z; last error: endpoint answered HTTP 500: boom\n",
+  );
+  const removed = {
+    ...INITIAL,
+    expiration: T0 + 3_600_000,
+    filesProblem: "credentials file has no [default] section",
+  };
+  const response = await get(handlerFor(removed), "/readyz");
+  assert.deepEqual([response.status, response.body], [
+    503,
+    "files changed by another writer: credentials file has no [default] section\n",
+  ]);
 });
 
 Deno.test("/metrics is Prometheus text with the documented series", async () => {
@@ -60,6 +106,7 @@ Deno.test("/metrics is Prometheus text with the documented series", async () => 
     expiration: T0 + 3_600_000,
     successes: 7,
     failures: 2,
+    repairs: 3,
   };
   const response = await get(handlerFor(state), "/metrics");
   assert.equal(response.status, 200);
@@ -72,6 +119,7 @@ Deno.test("/metrics is Prometheus text with the documented series", async () => 
     credential_helper_credentials_expiration_timestamp_seconds: T0 / 1000 + 3600,
     credential_helper_ready: 1,
     credential_helper_consecutive_failures: 0,
+    credential_helper_repairs_total: 3,
     'credential_helper_build_info{version="9.9.9"}': 1,
   });
   const before = parsePrometheus((await get(handlerFor(INITIAL), "/metrics")).body);

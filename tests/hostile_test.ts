@@ -68,7 +68,12 @@ Deno.test("hostile: symlinks planted at temp-file names are swept, never followe
   assert.equal(result.code, 0, result.stderr.join("\n"));
   assert.equal(result.stderr.filter((l) => l.includes("removed leftover temp file")).length, 6);
   assert.equal(await Deno.readTextFile(victim), "victim\n");
-  assert.deepEqual(await listDir(aws), ["config", "config.lock", "credentials", "credentials.lock"]);
+  assert.deepEqual(await listDir(aws), [
+    "config",
+    "config.lock",
+    "credentials",
+    "credentials.lock",
+  ]);
 });
 
 Deno.test("hostile: absurd configuration exits 2 with one clear line", async () => {

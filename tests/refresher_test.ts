@@ -7,7 +7,9 @@ import {
   MAX_BACKOFF_MS,
   MIN_REFRESH_DELAY_MS,
   nextRefreshDelayMs,
+  NO_CREDENTIALS_RETRY_MS,
   Refresher,
+  systemClock,
 } from "../lib/refresher.ts";
 
 const T0 = Date.parse("2026-11-26T12:00:00Z");
@@ -88,6 +90,7 @@ function fakeClock(): Clock & { sleeps: number[]; time: number } {
     time: T0,
     sleeps: [] as number[],
     now: () => clock.time,
+    monotonic: () => clock.time,
     sleep: (ms: number, signal: AbortSignal) => {
       clock.sleeps.push(ms);
       if (!signal.aborted) clock.time += ms;
@@ -258,6 +261,107 @@ Deno.test("Refresher warns when credentials expire sooner than REFRESH_BEFORE_EX
   assert.equal(await refresher.refreshOnce(new AbortController().signal), true);
   assert.equal(
     lines[1],
-    "2026-11-26T12:00:00.000Z WARN credentials expire sooner than REFRESH_BEFORE_EXPIRY expires_in_seconds=90",
+    "2026-11-26T12:00:00.000Z WARN credentials expire sooner than REFRESH_BEFORE_EXPIRY; refreshing at half their lifetime instead expires_in_seconds=90 lead_seconds=45",
+  );
+});
+
+Deno.test("Refresher retries every 250 ms while it holds no credentials, logging one line per 10 s", async () => {
+  const clock = fakeClock();
+  const lines: string[] = [];
+  const stop = new AbortController();
+  let calls = 0;
+  const refresher = new Refresher({
+    fetchCredentials: () => {
+      calls++;
+      if (calls <= 100) return Promise.reject(new Error("request failed: Connection refused"));
+      if (calls === 101) return Promise.resolve(credentialsAt(clock.time + HOUR, calls));
+      stop.abort();
+      return Promise.reject(new Error("stopping"));
+    },
+    writeCredentials: () => Promise.resolve("written"),
+    intervalSeconds: 900,
+    refreshBeforeExpirySeconds: 300,
+    logger: new Logger({ sink: (l) => lines.push(l), now: clock.now }),
+    clock,
+    random: () => 0,
+  });
+  await refresher.run(stop.signal);
+  assert.equal(NO_CREDENTIALS_RETRY_MS, 250);
+  assert.deepEqual(clock.sleeps.slice(0, 100), Array(100).fill(250));
+  // Failures 1, 41 and 81 are logged (10 s apart), then the recovery says how many were not.
+  assert.deepEqual(lines.map((l) => l.slice(25)), [
+    'ERROR refresh failed reason="request failed: Connection refused"',
+    'ERROR refresh failed reason="request failed: Connection refused" consecutive_failures=41',
+    'ERROR refresh failed reason="request failed: Connection refused" consecutive_failures=81',
+    "INFO recovered failures_not_logged=97",
+    "INFO refreshed access_key_id=AKID101 expiration=2026-11-26T13:00:25.000Z files=written",
+  ]);
+});
+
+Deno.test("nextRefreshDelayMs() caps the lead at half the lifetime: no tight loop", () => {
+  // REFRESH_BEFORE_EXPIRY of two hours against one-hour credentials.
+  const input = { now: T0, expiration: T0 + HOUR, intervalMs: 3 * HOUR, random: 0 };
+  assert.equal(nextRefreshDelayMs({ ...input, beforeExpiryMs: 2 * HOUR }), HOUR / 2);
+  assert.equal(nextRefreshDelayMs({ ...input, beforeExpiryMs: HOUR }), HOUR / 2);
+  assert.equal(nextRefreshDelayMs({ ...input, beforeExpiryMs: 300_000 }), HOUR - 300_000);
+});
+
+Deno.test("systemClock.sleep() ends early when the wall clock jumps forward", async () => {
+  const realNow = Date.now;
+  const start = performance.now();
+  let woke: number | undefined;
+  const sleeping = systemClock.sleep(HOUR, new AbortController().signal).then(() => {
+    woke = performance.now() - start;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const jump = realNow() + 2 * HOUR;
+  Date.now = () => jump; // an NTP step or a resume from suspend
+  try {
+    await sleeping;
+  } finally {
+    Date.now = realNow;
+  }
+  assert.ok(woke !== undefined && woke < 2500, `woke after ${woke} ms`);
+});
+
+Deno.test("Refresher rewrites files that another writer changed, without fetching", async () => {
+  const stop = new AbortController();
+  let fetches = 0;
+  const writes: string[] = [];
+  let intact = true;
+  const lines: string[] = [];
+  const refresher = new Refresher({
+    fetchCredentials: () => {
+      fetches++;
+      return Promise.resolve(credentialsAt(Date.now() + HOUR, fetches));
+    },
+    writeCredentials: (c) => {
+      writes.push(c.accessKeyId);
+      intact = true;
+      return Promise.resolve("credentials:written,config:unchanged");
+    },
+    verifyFiles: () =>
+      Promise.resolve(intact ? undefined : "credentials file has no [default] section"),
+    verifyIntervalMs: 10,
+    intervalSeconds: 3600,
+    refreshBeforeExpirySeconds: 0,
+    logger: new Logger({ sink: (l) => lines.push(l) }),
+  });
+  const running = refresher.run(stop.signal);
+  while (writes.length < 1) await new Promise((r) => setTimeout(r, 5));
+  intact = false; // another writer removed our section
+  while (refresher.state.repairs < 1) await new Promise((r) => setTimeout(r, 5));
+  stop.abort();
+  await running;
+  assert.equal(fetches, 1);
+  assert.deepEqual(writes, ["AKID1", "AKID1"]);
+  assert.equal(refresher.state.filesProblem, undefined);
+  assert.ok(
+    lines.some((l) =>
+      l.includes(
+        'WARN repaired files changed by another writer reason="credentials file has no [default] section" files=credentials:written,config:unchanged',
+      )
+    ),
+    lines.join("\n"),
   );
 });
