@@ -114,19 +114,22 @@ export function shlexSplit(text: string): string[] | undefined {
 }
 
 // Python's str.isspace(): what strip() removes and what re's \s matches.
-// deno-lint-ignore no-control-regex
-const PY_SPACE =
-  /[\t\n\u000b\u000c\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
+const PY_SPACE = new Set(
+  [0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680]
+    .concat([0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009])
+    .concat([0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000])
+    .map((code) => String.fromCharCode(code)),
+);
 
 function leadingSpace(text: string): number {
   let index = 0;
-  while (index < text.length && PY_SPACE.test(text[index]!)) index++;
+  while (index < text.length && PY_SPACE.has(text[index]!)) index++;
   return index;
 }
 
 function pyStrip(text: string): string {
   let end = text.length;
-  while (end > 0 && PY_SPACE.test(text[end - 1]!)) end--;
+  while (end > 0 && PY_SPACE.has(text[end - 1]!)) end--;
   return text.slice(leadingSpace(text), end);
 }
 

@@ -67,6 +67,17 @@ export interface FakeEndpointOptions {
   accountId?: string;
   /** Serve https with this PEM certificate chain and key. Default: plain http. */
   tls?: { cert: string; key: string };
+  /**
+   * The first 8 characters of every `AccessKeyId`, before the 12-digit serial
+   * number (1, 2, 3, … in issue order). Default `ASIAFAKE`. Lets a test tell
+   * two endpoints' keys apart.
+   */
+  keyIdPrefix?: string;
+  /**
+   * Awaited before each successful issue (fault `"none"`), e.g. a barrier
+   * that releases two endpoints' answers at the same instant. Default: none.
+   */
+  gate?: () => Promise<void>;
 }
 
 /** A running fake endpoint. */
@@ -106,7 +117,7 @@ export function startFakeEndpoint(options: FakeEndpointOptions = {}): FakeEndpoi
   const issue = (): IssuedCredentials => {
     counter++;
     const credentials: IssuedCredentials = {
-      AccessKeyId: `ASIAFAKE${String(counter).padStart(12, "0")}`,
+      AccessKeyId: `${options.keyIdPrefix ?? "ASIAFAKE"}${String(counter).padStart(12, "0")}`,
       SecretAccessKey: `fakeSecret${counter}-${randomToken(30)}`,
       // Lengths vary from set to set, as real tokens do, so a torn in-place
       // write shows up as a wrong tail.
@@ -134,7 +145,9 @@ export function startFakeEndpoint(options: FakeEndpointOptions = {}): FakeEndpoi
     }
     switch (fake.fault) {
       case "none":
-        return json(issue());
+        return options.gate === undefined
+          ? json(issue())
+          : options.gate().then(() => json(issue()));
       case "hang":
         return new Promise((resolve) =>
           closing.signal.addEventListener(
