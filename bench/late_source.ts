@@ -208,7 +208,9 @@ async function measure(delaySeconds: number, run: number): Promise<Run> {
     try {
       const response = await fetch(`http://127.0.0.1:${env.LISTEN_PORT}/metrics`);
       const metrics = parsePrometheus(await response.text());
-      failedAttempts = metrics.get('credential_helper_refresh_total{result="failure"}');
+      failedAttempts = metrics.get(
+        'credential_helper_refresh_total{profile="default",result="failure"}',
+      );
     } catch {
       // Reported as unknown.
     }

@@ -1,7 +1,12 @@
 /**
- * Parse and validate the environment and command line into one frozen,
- * typed {@linkcode Config}. The only module that knows variable names; it
- * reads nothing but the values it is handed.
+ * Parse and validate the command line, the environment and the optional
+ * JSON config file into one frozen, typed {@linkcode Config}. The only
+ * module that knows variable, flag and key names; it reads nothing but the
+ * values it is handed.
+ *
+ * Every setting is declared once in {@linkcode SETTINGS}: its config-file
+ * key, variable, flag, default, help text and parser. That one table drives
+ * parsing, `--help`, deno.json's env permission and the README check.
  *
  * @module
  */
@@ -9,6 +14,7 @@
 import type { ReplaceMode } from "./atomic_file.ts";
 import { type AuthorizationSource, ECS_ENDPOINT_BASE, endpointUrlProblem } from "./endpoint.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
+import type { Target } from "./target.ts";
 import { VERSION } from "./version.ts";
 
 /** The subcommands. */
@@ -17,84 +23,19 @@ export type Command = "run" | "once" | "healthcheck" | "help" | "version";
 /** Everything the program needs to know, validated. */
 export interface Config {
   readonly command: Command;
-  readonly endpoint: URL;
-  readonly authorization: AuthorizationSource;
-  readonly refreshIntervalSeconds: number;
-  readonly refreshBeforeExpirySeconds: number;
-  readonly region: string;
-  readonly output: string | undefined;
-  readonly profile: string;
-  readonly credentialsFile: string;
-  readonly configFile: string;
+  /** One per profile; exactly one without a config file. */
+  readonly targets: readonly Target[];
   readonly listenPort: number;
   readonly listenAddress: string;
-  readonly fileMode: number;
-  readonly writeMode: ReplaceMode;
-  readonly allowInsecureEndpoint: boolean;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   /** `healthcheck --wait SECONDS`: keep probing until ready or this many seconds pass. */
   readonly healthcheckWaitSeconds: number;
+  /** The config file, when one was given. */
+  readonly configFile: string | undefined;
+  /** Variables set in the environment that the config file overrides, for a warning. */
+  readonly ignoredVariables: readonly string[];
 }
-
-/** A variable, its default as shown in `--help`, and what it means. */
-export interface VariableDoc {
-  readonly name: string;
-  readonly default: string;
-  readonly help: string;
-}
-
-/** Every environment variable read, in `--help` order. */
-export const VARIABLES: readonly VariableDoc[] = [
-  {
-    name: "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    default: "http://localhost:8080/creds",
-    help: "credentials endpoint",
-  },
-  {
-    name: "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    default: "unset",
-    help: `ECS form, appended to ${ECS_ENDPOINT_BASE}; wins over FULL_URI`,
-  },
-  {
-    name: "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    default: "unset",
-    help: "file holding the Authorization header, re-read on every fetch; wins over the next",
-  },
-  { name: "AWS_CONTAINER_AUTHORIZATION_TOKEN", default: "unset", help: "Authorization header" },
-  { name: "AWS_REFRESH_INTERVAL", default: "900", help: "seconds between refreshes, ≥ 1" },
-  {
-    name: "REFRESH_BEFORE_EXPIRY",
-    default: "300",
-    help: "seconds; always refresh at least this long before Expiration",
-  },
-  { name: "AWS_REGION", default: "us-east-2", help: "region written to config; wins over next" },
-  { name: "AWS_DEFAULT_REGION", default: "us-east-2", help: "region written to config" },
-  { name: "AWS_DEFAULT_OUTPUT", default: "unset", help: "output written to config when set" },
-  { name: "AWS_PROFILE", default: "default", help: "profile to write" },
-  {
-    name: "AWS_SHARED_CREDENTIALS_FILE",
-    default: "$HOME/.aws/credentials",
-    help: "credentials file",
-  },
-  { name: "AWS_CONFIG_FILE", default: "$HOME/.aws/config", help: "config file" },
-  { name: "LISTEN_PORT", default: "3000", help: "health listener port; 3000 or :3000" },
-  { name: "LISTEN_ADDRESS", default: "0.0.0.0", help: "health listener address" },
-  { name: "CREDENTIALS_FILE_MODE", default: "0600", help: "octal mode of both files" },
-  {
-    name: "WRITE_MODE",
-    default: "atomic",
-    help: "atomic (temp file + rename) or inplace (same inode; readers may see a partial file)",
-  },
-  {
-    name: "ALLOW_INSECURE_ENDPOINT",
-    default: "false",
-    help: "permit plain http to hosts other than loopback and the AWS agents",
-  },
-  { name: "LOG_LEVEL", default: "info", help: "debug, info, warn or error" },
-  { name: "LOG_FORMAT", default: "text", help: "text or json" },
-  { name: "HOME", default: "(from the system)", help: "base of the default file paths" },
-];
 
 /** Thrown for a bad value; the message is the one line printed before exit 2. */
 export class ConfigError extends Error {
@@ -105,9 +46,225 @@ export class ConfigError extends Error {
   }
 }
 
+/** Where a setting applies: the whole process, or each target (a config-file profile may override it). */
+type Scope = "process" | "target";
+
+/** One setting: every name it goes by, its default and how its text is read. */
+export interface Setting {
+  /** Config-file key. */
+  readonly key: string;
+  /** Environment variables, highest precedence first. */
+  readonly variables: readonly string[];
+  /** Command-line flag, `--kebab-case`. */
+  readonly flag: string;
+  /** The default, as shown in `--help` and the README. */
+  readonly default: string;
+  readonly help: string;
+  readonly scope: Scope;
+  /** JSON type in the config file. */
+  readonly type: "string" | "integer" | "boolean";
+  /** A secret: its value is never echoed in an error. */
+  readonly secret?: boolean;
+}
+
+/** A week is far beyond any credential lifetime; the cap keeps timers sane. */
+const MAX_SECONDS = 7 * 24 * 3600;
+
+/** Every setting, in `--help` order. */
+export const SETTINGS: readonly Setting[] = [
+  {
+    key: "endpoint",
+    variables: ["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
+    flag: "--endpoint",
+    default: "http://localhost:8080/creds",
+    help: "credentials endpoint",
+    scope: "target",
+    type: "string",
+  },
+  {
+    key: "relative_uri",
+    variables: ["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"],
+    flag: "--relative-uri",
+    default: "unset",
+    help: `ECS form, appended to ${ECS_ENDPOINT_BASE}; wins over the endpoint`,
+    scope: "target",
+    type: "string",
+  },
+  {
+    key: "authorization_token_file",
+    variables: ["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"],
+    flag: "--authorization-token-file",
+    default: "unset",
+    help: "file holding the Authorization header, re-read on every fetch; wins over the next",
+    scope: "target",
+    type: "string",
+  },
+  {
+    key: "authorization_token",
+    variables: ["AWS_CONTAINER_AUTHORIZATION_TOKEN"],
+    flag: "--authorization-token",
+    default: "unset",
+    help: "Authorization header",
+    scope: "target",
+    type: "string",
+    secret: true,
+  },
+  {
+    key: "refresh_interval",
+    variables: ["AWS_REFRESH_INTERVAL"],
+    flag: "--refresh-interval",
+    default: "900",
+    help: `seconds between refreshes, 1 to ${MAX_SECONDS}`,
+    scope: "target",
+    type: "integer",
+  },
+  {
+    key: "refresh_before_expiry",
+    variables: ["REFRESH_BEFORE_EXPIRY"],
+    flag: "--refresh-before-expiry",
+    default: "300",
+    help: `seconds, 0 to ${MAX_SECONDS}; refresh at least this long before Expiration`,
+    scope: "target",
+    type: "integer",
+  },
+  {
+    key: "region",
+    variables: ["AWS_REGION", "AWS_DEFAULT_REGION"],
+    flag: "--region",
+    default: "us-east-2",
+    help: "region written to config; AWS_REGION wins over AWS_DEFAULT_REGION",
+    scope: "target",
+    type: "string",
+  },
+  {
+    key: "output",
+    variables: ["AWS_DEFAULT_OUTPUT"],
+    flag: "--output",
+    default: "unset",
+    help: "output written to config when set",
+    scope: "target",
+    type: "string",
+  },
+  {
+    key: "profile",
+    variables: ["AWS_PROFILE"],
+    flag: "--profile",
+    default: "default",
+    help: "profile to write",
+    scope: "target",
+    type: "string",
+  },
+  {
+    key: "credentials_file",
+    variables: ["AWS_SHARED_CREDENTIALS_FILE"],
+    flag: "--credentials-file",
+    default: "$HOME/.aws/credentials",
+    help: "credentials file; ~ and $HOME expanded, relative paths refused",
+    scope: "target",
+    type: "string",
+  },
+  {
+    key: "config_file",
+    variables: ["AWS_CONFIG_FILE"],
+    flag: "--config-file",
+    default: "$HOME/.aws/config",
+    help: "config file; same rule",
+    scope: "target",
+    type: "string",
+  },
+  {
+    key: "listen_port",
+    variables: ["LISTEN_PORT"],
+    flag: "--listen-port",
+    default: "3000",
+    help: "health listener port, 1 to 65535; 3000 or :3000",
+    scope: "process",
+    type: "integer",
+  },
+  {
+    key: "listen_address",
+    variables: ["LISTEN_ADDRESS"],
+    flag: "--listen-address",
+    default: "0.0.0.0",
+    help: "health listener address",
+    scope: "process",
+    type: "string",
+  },
+  {
+    key: "file_mode",
+    variables: ["CREDENTIALS_FILE_MODE"],
+    flag: "--file-mode",
+    default: "0600",
+    help: "octal mode of both files: 0600, 0640 or 0644",
+    scope: "target",
+    type: "string",
+  },
+  {
+    key: "write_mode",
+    variables: ["WRITE_MODE"],
+    flag: "--write-mode",
+    default: "atomic",
+    help: "atomic (temp file + rename) or inplace (same inode; readers may see a partial file)",
+    scope: "target",
+    type: "string",
+  },
+  {
+    key: "allow_insecure_endpoint",
+    variables: ["ALLOW_INSECURE_ENDPOINT"],
+    flag: "--allow-insecure-endpoint",
+    default: "false",
+    help: "permit plain http to hosts other than loopback and the AWS agents",
+    scope: "target",
+    type: "boolean",
+  },
+  {
+    key: "log_level",
+    variables: ["LOG_LEVEL"],
+    flag: "--log-level",
+    default: "info",
+    help: "debug, info, warn or error",
+    scope: "process",
+    type: "string",
+  },
+  {
+    key: "log_format",
+    variables: ["LOG_FORMAT"],
+    flag: "--log-format",
+    default: "text",
+    help: "text or json",
+    scope: "process",
+    type: "string",
+  },
+];
+
+/** The variable naming the config file, and its flag. */
+export const CONFIG_VARIABLE = "CREDENTIAL_HELPER_CONFIG";
+const CONFIG_FLAG = "--config";
+
+/** A variable, its default as shown in `--help`, and what it means. */
+export interface VariableDoc {
+  readonly name: string;
+  readonly default: string;
+  readonly help: string;
+}
+
+/** Every environment variable read, in `--help` order. */
+export const VARIABLES: readonly VariableDoc[] = [
+  ...SETTINGS.flatMap((setting) =>
+    setting.variables.map((name) => ({ name, default: setting.default, help: setting.help }))
+  ),
+  {
+    name: CONFIG_VARIABLE,
+    default: "unset",
+    help: "JSON file defining several profiles (see README); --config mirrors it",
+  },
+  { name: "HOME", default: "(from the system)", help: "base of the default file paths" },
+];
+
 /** The text printed by `--help`. */
 export function helpText(): string {
-  const width = Math.max(...VARIABLES.map((v) => v.name.length));
+  const names = SETTINGS.map((s) => `${s.flag}, ${s.variables.join(", ")}`);
+  const width = Math.max(...names.map((n) => n.length));
   const lines = [
     `credential-helper ${VERSION}`,
     "Keeps AWS shared credential files fresh from a container credentials endpoint.",
@@ -121,8 +278,10 @@ export function helpText(): string {
     "",
     "Exit status 2 means bad configuration; nothing was touched.",
     "",
-    "Environment (default in brackets):",
-    ...VARIABLES.map((v) => `  ${v.name.padEnd(width)}  ${v.help} [${v.default}]`),
+    "Settings: flag, environment variable (default in brackets). A flag wins over its variable.",
+    ...SETTINGS.map((s, i) => `  ${names[i]!.padEnd(width)}  ${s.help} [${s.default}]`),
+    `  ${`${CONFIG_FLAG}, ${CONFIG_VARIABLE}`.padEnd(width)}  ${VARIABLES.at(-2)!.help} [unset]`,
+    `  ${"HOME".padEnd(width)}  base of the default file paths [(from the system)]`,
     "",
     "Health listener: GET /healthz, /readyz, /metrics. SIGHUP refreshes now.",
   ];
@@ -135,46 +294,177 @@ type Env = (name: string) => string | undefined;
 export interface ParseConfigOptions {
   /** Command-line arguments, without the program name. Default `[]`. */
   args?: readonly string[];
+  /** Reads the config file. Default `Deno.readTextFileSync`. */
+  readFile?: (path: string) => string;
 }
 
+/** A raw setting value and the name to blame when it is bad. */
+interface Raw {
+  readonly text: string;
+  /** The variable, flag or key path that gave it. */
+  readonly name: string;
+}
+
+/** Raw values by setting key. */
+type RawValues = ReadonlyMap<string, Raw>;
+
 /**
- * Build the {@linkcode Config} from an environment lookup and arguments.
+ * Build the {@linkcode Config} from an environment lookup, the command line
+ * and, when `CREDENTIAL_HELPER_CONFIG` or `--config` names one, a JSON file.
  *
- * An empty variable counts as unset, as in most container tooling.
+ * An empty variable counts as unset, as in most container tooling. A flag
+ * wins over its variable. With a config file, the file (and flags) define
+ * everything; variables of settings it holds are ignored and listed in
+ * {@linkcode Config.ignoredVariables}, so the caller can warn.
  *
- * @throws {ConfigError} naming the variable, the value and what is allowed
+ * @throws {ConfigError} naming the variable, flag or key path, the value and what is allowed
  */
 export function parseConfig(env: Env, options: ParseConfigOptions = {}): Config {
   const get = (name: string): string | undefined => {
     const value = env(name);
     return value === undefined || value === "" ? undefined : value;
   };
-  const { command, healthcheckWaitSeconds } = parseCommandLine(options.args ?? []);
+  const line = parseCommandLine(options.args ?? []);
+  const home = get("HOME");
 
-  const allowInsecureEndpoint = parseBoolean("ALLOW_INSECURE_ENDPOINT", get, false);
-  const endpoint = parseEndpoint(get, allowInsecureEndpoint);
-  const authorization = parseAuthorization(get);
-  const refreshIntervalSeconds = parseWholeNumber("AWS_REFRESH_INTERVAL", get, 900, 1);
-  const refreshBeforeExpirySeconds = parseWholeNumber("REFRESH_BEFORE_EXPIRY", get, 300, 0);
-
-  const regionVariable = get("AWS_REGION") !== undefined ? "AWS_REGION" : "AWS_DEFAULT_REGION";
-  const region = get(regionVariable) ?? "us-east-2";
-  if (!/^[a-z]{2}(-[a-z0-9]+)+-\d+$/.test(region)) {
-    throw bad(regionVariable, region, "a region name such as us-east-2");
+  const fromEnv = new Map<string, Raw>();
+  for (const setting of SETTINGS) {
+    const name = setting.variables.find((variable) => get(variable) !== undefined);
+    if (name !== undefined) fromEnv.set(setting.key, { text: get(name)!, name });
   }
-  const output = get("AWS_DEFAULT_OUTPUT");
+  const configFile = line.configFile ?? get(CONFIG_VARIABLE);
+  if (configFile === undefined) {
+    const raw = new Map([...fromEnv, ...line.flags]);
+    const process = parseProcessSettings(raw);
+    return Object.freeze({
+      command: line.command,
+      healthcheckWaitSeconds: line.healthcheckWaitSeconds,
+      ...process,
+      targets: Object.freeze([parseTarget(raw, home)]),
+      configFile: undefined,
+      ignoredVariables: Object.freeze([]),
+    });
+  }
+  const file = readConfigFile(configFile, home, options.readFile ?? Deno.readTextFileSync);
+  const ignoredVariables = SETTINGS.flatMap((setting) =>
+    setting.variables.filter((variable) => get(variable) !== undefined)
+  );
+  for (const key of ["profile", ...SOURCE_KEYS]) {
+    const flag = line.flags.get(key);
+    if (flag !== undefined) {
+      throw new ConfigError(
+        `${flag.name} cannot be combined with a config file; set it per profile in ${
+          JSON.stringify(configFile)
+        }`,
+      );
+    }
+  }
+  const top = new Map([...file.top, ...line.flags]);
+  const process = parseProcessSettings(top);
+  const targets = file.profiles.map(([profile, entry]) => {
+    const raw = new Map([...top, ...entry]);
+    raw.set("profile", { text: profile, name: `profiles.${profile}` });
+    return parseTarget(raw, home);
+  });
+  checkTargetsApart(targets);
+  return Object.freeze({
+    command: line.command,
+    healthcheckWaitSeconds: line.healthcheckWaitSeconds,
+    ...process,
+    targets: Object.freeze(targets),
+    configFile,
+    ignoredVariables: Object.freeze(ignoredVariables),
+  });
+}
+
+function parseProcessSettings(raw: RawValues) {
+  return {
+    listenPort: parsePort(raw.get("listen_port")),
+    listenAddress: parseListenAddress(raw.get("listen_address")),
+    logLevel: parseChoice(raw.get("log_level"), LOG_LEVELS, "info"),
+    logFormat: parseChoice(raw.get("log_format"), LOG_FORMATS, "text"),
+  };
+}
+
+function parseTarget(raw: RawValues, home: string | undefined): Target {
+  const allowInsecureEndpoint = parseBoolean(raw.get("allow_insecure_endpoint"), false);
+  const endpoint = parseEndpoint(raw, allowInsecureEndpoint);
+  const authorization = parseAuthorization(raw);
+  const refreshIntervalSeconds = parseWholeNumber(raw.get("refresh_interval"), 900, 1);
+  const refreshBeforeExpirySeconds = parseWholeNumber(raw.get("refresh_before_expiry"), 300, 0);
+
+  const regionRaw = raw.get("region");
+  const region = regionRaw?.text ?? "us-east-2";
+  if (regionRaw !== undefined && !/^[a-z]{2}(-[a-z0-9]+)+-\d+$/.test(region)) {
+    throw bad(regionRaw, "a region name such as us-east-2");
+  }
+  const outputRaw = raw.get("output");
   const outputs = ["json", "text", "table", "yaml", "yaml-stream"];
-  if (output !== undefined && !outputs.includes(output)) {
-    throw bad("AWS_DEFAULT_OUTPUT", output, outputs.join(", "));
+  if (outputRaw !== undefined && !outputs.includes(outputRaw.text)) {
+    throw bad(outputRaw, outputs.join(", "));
+  }
+  const profile = parseProfile(raw.get("profile"));
+
+  const defaultPath = (file: string, setting: string): string => {
+    if (home === undefined) {
+      throw new ConfigError(`HOME is not set, so ${setting} must be set to an absolute path`);
+    }
+    return `${home.replace(/\/+$/, "")}/.aws/${file}`;
+  };
+  const credentialsFile = parsePath(raw.get("credentials_file"), home) ??
+    defaultPath("credentials", "AWS_SHARED_CREDENTIALS_FILE");
+  const configRaw = raw.get("config_file");
+  const configFile = parsePath(configRaw, home) ?? defaultPath("config", "AWS_CONFIG_FILE");
+  if (credentialsFile === configFile) {
+    throw bad(
+      configRaw ?? { name: "AWS_CONFIG_FILE", text: configFile },
+      "a path other than AWS_SHARED_CREDENTIALS_FILE",
+    );
   }
 
-  const profile = get("AWS_PROFILE") ?? "default";
-  if (!/^[A-Za-z0-9_.@+-]{1,64}$/.test(profile)) {
+  const modeRaw = raw.get("file_mode");
+  const fileModeText = modeRaw?.text ?? "0600";
+  if (!/^0?[0-7]{3}$/.test(fileModeText)) {
+    throw bad(modeRaw!, "an octal mode such as 0600 or 0640");
+  }
+  const fileMode = parseInt(fileModeText, 8);
+  if ((fileMode & 0o600) !== 0o600 || (fileMode & 0o133) !== 0) {
     throw bad(
-      "AWS_PROFILE",
-      profile,
-      "1 to 64 characters from A-Z a-z 0-9 _ . @ + -",
+      modeRaw!,
+      "a mode that lets the owner read and write, and grants no execute and no write to others (0600, 0640, 0644)",
     );
+  }
+  const writeMode: ReplaceMode = parseChoice(
+    raw.get("write_mode"),
+    ["atomic", "inplace"] as const,
+    "atomic",
+  );
+  return Object.freeze({
+    profile,
+    source: Object.freeze({
+      kind: "container" as const,
+      endpoint,
+      authorization: Object.freeze(authorization),
+    }),
+    refreshIntervalSeconds,
+    refreshBeforeExpirySeconds,
+    region,
+    output: outputRaw?.text,
+    credentialsFile,
+    configFile,
+    fileMode,
+    writeMode,
+  });
+}
+
+/** Profiles that the JS SDK or JavaScript objects treat specially. */
+const RESERVED_PROFILES = ["__proto__", "constructor", "prototype"];
+
+function parseProfile(raw: Raw | undefined): string {
+  const profile = raw?.text ?? "default";
+  if (raw === undefined) return profile;
+  if (!/^[A-Za-z0-9_.@+-]{1,64}$/.test(profile)) {
+    throw bad(raw, "1 to 64 characters from A-Z a-z 0-9 _ . @ + -");
   }
   // Python's configparser reads [DEFAULT] as defaults inherited by every
   // section, and the JS SDK refuses a file with [__proto__].
@@ -183,80 +473,141 @@ export function parseConfig(env: Env, options: ParseConfigOptions = {}): Config 
     RESERVED_PROFILES.includes(profile)
   ) {
     throw bad(
-      "AWS_PROFILE",
-      profile,
+      raw,
       `a name other than ${[...RESERVED_PROFILES, "DEFAULT"].join(", ")} (any case but "default")`,
     );
   }
+  return profile;
+}
 
-  const home = get("HOME");
-  const defaultPath = (file: string, variable: string): string => {
-    if (home === undefined) {
-      throw new ConfigError(`HOME is not set, so ${variable} must be set to an absolute path`);
+/** Two targets may share a file, but never a section, and no file is both kinds. */
+function checkTargetsApart(targets: readonly Target[]): void {
+  const credentials = new Set(targets.map((t) => t.credentialsFile));
+  for (const target of targets) {
+    if (credentials.has(target.configFile)) {
+      throw new ConfigError(
+        `profiles.${target.profile}.config_file must not be another profile's credentials file, got ${
+          JSON.stringify(target.configFile)
+        }`,
+      );
     }
-    return `${home.replace(/\/+$/, "")}/.aws/${file}`;
-  };
-  const credentialsFile = parsePath("AWS_SHARED_CREDENTIALS_FILE", get) ??
-    defaultPath("credentials", "AWS_SHARED_CREDENTIALS_FILE");
-  const configFile = parsePath("AWS_CONFIG_FILE", get) ?? defaultPath("config", "AWS_CONFIG_FILE");
-  if (credentialsFile === configFile) {
-    throw bad(
-      "AWS_CONFIG_FILE",
-      configFile,
-      "a path other than AWS_SHARED_CREDENTIALS_FILE",
+  }
+}
+
+/** Settings that say where a profile's credentials come from. */
+const SOURCE_KEYS = ["endpoint", "relative_uri", "authorization_token_file", "authorization_token"];
+
+/** The config file's content: top-level raw values and each profile's. */
+interface ConfigFile {
+  readonly top: Map<string, Raw>;
+  readonly profiles: Array<[string, Map<string, Raw>]>;
+}
+
+/** The largest config file read. */
+const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
+
+function readConfigFile(
+  path: string,
+  home: string | undefined,
+  readFile: (path: string) => string,
+): ConfigFile {
+  const where = { name: CONFIG_VARIABLE, text: path };
+  const resolved = parsePath(where, home)!;
+  let text: string;
+  try {
+    text = readFile(resolved);
+  } catch (error) {
+    throw new ConfigError(
+      `${CONFIG_VARIABLE} ${JSON.stringify(path)} cannot be read: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
     );
   }
-
-  const listenPort = parsePort(get);
-  const listenAddress = get("LISTEN_ADDRESS") ?? "0.0.0.0";
-  if (!/^[0-9.]+$|^[0-9a-fA-F:]+$|^localhost$/.test(listenAddress)) {
-    throw bad("LISTEN_ADDRESS", listenAddress, "an IPv4 or IPv6 address, or localhost");
+  if (text.length > MAX_CONFIG_FILE_BYTES) {
+    throw new ConfigError(`${CONFIG_VARIABLE} ${JSON.stringify(path)} is larger than 1 MiB`);
   }
-
-  const fileModeText = get("CREDENTIALS_FILE_MODE") ?? "0600";
-  if (!/^0?[0-7]{3}$/.test(fileModeText)) {
-    throw bad("CREDENTIALS_FILE_MODE", fileModeText, "an octal mode such as 0600 or 0640");
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    // The parser's message names a position, never the text around it.
+    const reason = error instanceof Error ? error.message.replace(/ in JSON.*$/, "") : "";
+    throw new ConfigError(`${CONFIG_VARIABLE} ${JSON.stringify(path)} is not JSON: ${reason}`);
   }
-  const fileMode = parseInt(fileModeText, 8);
-  if ((fileMode & 0o600) !== 0o600 || (fileMode & 0o133) !== 0) {
-    throw bad(
-      "CREDENTIALS_FILE_MODE",
-      fileModeText,
-      "a mode that lets the owner read and write, and grants no execute and no write to others (0600, 0640, 0644)",
+  if (!isObject(json)) {
+    throw new ConfigError(`${CONFIG_VARIABLE} ${JSON.stringify(path)} must hold a JSON object`);
+  }
+  const topKeys = new Set(SETTINGS.filter((s) => s.key !== "profile").map((s) => s.key));
+  // The source belongs to each profile, never to the top level.
+  for (const key of SOURCE_KEYS) topKeys.delete(key);
+  const top = rawValues(json, "", topKeys, new Set(["profiles"]));
+  const profilesJson = json["profiles"];
+  if (!isObject(profilesJson) || Object.keys(profilesJson).length === 0) {
+    throw new ConfigError(
+      `profiles must be an object with at least one profile, in ${JSON.stringify(path)}`,
     );
   }
-
-  const writeMode = parseChoice("WRITE_MODE", get, ["atomic", "inplace"] as const, "atomic");
-  const logLevel = parseChoice("LOG_LEVEL", get, LOG_LEVELS, "info");
-  const logFormat = parseChoice("LOG_FORMAT", get, LOG_FORMATS, "text");
-
-  return Object.freeze({
-    command,
-    endpoint,
-    authorization: Object.freeze(authorization),
-    refreshIntervalSeconds,
-    refreshBeforeExpirySeconds,
-    region,
-    output,
-    profile,
-    credentialsFile,
-    configFile,
-    listenPort,
-    listenAddress,
-    fileMode,
-    writeMode,
-    allowInsecureEndpoint,
-    logLevel,
-    logFormat,
-    healthcheckWaitSeconds,
+  const profileKeys = new Set(
+    SETTINGS.filter((s) => s.scope === "target" && s.key !== "profile").map((s) => s.key),
+  );
+  const profiles = Object.entries(profilesJson).map(([name, entry]): [string, Map<string, Raw>] => {
+    parseProfile({ text: name, name: "profiles" });
+    if (!isObject(entry)) {
+      throw new ConfigError(`profiles.${name} must be an object, got ${typeName(entry)}`);
+    }
+    return [name, rawValues(entry, `profiles.${name}.`, profileKeys, new Set())];
   });
+  return { top, profiles };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
+/** The settings of one JSON object, as raw text, refusing unknown keys and wrong types. */
+function rawValues(
+  object: Record<string, unknown>,
+  prefix: string,
+  allowed: ReadonlySet<string>,
+  skip: ReadonlySet<string>,
+): Map<string, Raw> {
+  const values = new Map<string, Raw>();
+  for (const [key, value] of Object.entries(object)) {
+    if (skip.has(key)) continue;
+    const name = prefix + key;
+    const setting = SETTINGS.find((s) => s.key === key);
+    if (setting === undefined || !allowed.has(key)) {
+      const keys = [...allowed, ...skip].sort().join(", ");
+      throw new ConfigError(`${name} is not a known key here; allowed: ${keys}`);
+    }
+    const shown = setting.secret ? "(secret, not shown)" : JSON.stringify(value);
+    const ok = setting.type === "integer" ? Number.isInteger(value) : typeof value === setting.type;
+    if (!ok) {
+      const expected = setting.type === "integer" ? "a whole number" : `a ${setting.type}`;
+      throw new ConfigError(`${name} must be ${expected}, got ${typeName(value)} ${shown}`);
+    }
+    values.set(key, { text: String(value), name });
+  }
+  return values;
 }
 
 /** The command line, parsed. */
 export interface CommandLine {
   readonly command: Command;
   readonly healthcheckWaitSeconds: number;
+  /** Setting values given as flags, by setting key. */
+  readonly flags: ReadonlyMap<string, Raw>;
+  /** `--config PATH`. */
+  readonly configFile: string | undefined;
 }
+
+const COMMANDS = ["run", "once", "healthcheck"];
 
 /**
  * Parse the command line alone, so `--help` and `--version` work whatever
@@ -266,29 +617,43 @@ export interface CommandLine {
  */
 export function parseCommandLine(args: readonly string[]): CommandLine {
   // Hand-parsed: node:util's parseArgs would load Node's compatibility layer
-  // for four flags (see README "Footprint").
+  // (see README "Footprint").
   const positionals: string[] = [];
+  const flags = new Map<string, Raw>();
   let waitText: string | undefined;
+  let configFile: string | undefined;
   for (let index = 0; index < args.length; index++) {
     const arg = args[index]!;
-    if (arg === "--help" || arg === "-h") return { command: "help", healthcheckWaitSeconds: 0 };
-    if (arg === "--version" || arg === "-V") {
-      return { command: "version", healthcheckWaitSeconds: 0 };
-    }
-    if (arg === "--wait" || arg.startsWith("--wait=")) {
-      waitText = arg === "--wait" ? args[++index] : arg.slice("--wait=".length);
-      if (waitText === undefined) throw new ConfigError("bad command line: --wait needs a value");
-    } else if (arg.startsWith("-")) {
-      throw new ConfigError(`bad command line: unknown option "${arg}"`);
-    } else {
+    if (arg === "--help" || arg === "-h") return helpOrVersion("help");
+    if (arg === "--version" || arg === "-V") return helpOrVersion("version");
+    if (!arg.startsWith("-")) {
       positionals.push(arg);
+      continue;
+    }
+    const equals = arg.indexOf("=");
+    const flag = equals === -1 ? arg : arg.slice(0, equals);
+    const value = () => {
+      const text = equals === -1 ? args[++index] : arg.slice(equals + 1);
+      if (text === undefined) throw new ConfigError(`bad command line: ${flag} needs a value`);
+      return text;
+    };
+    const setting = SETTINGS.find((s) => s.flag === flag);
+    if (flag === "--wait") waitText = value();
+    else if (flag === CONFIG_FLAG) configFile = value();
+    else if (setting !== undefined) {
+      const text = value();
+      if (text !== "") flags.set(setting.key, { text, name: flag });
+    } else {
+      const command = COMMANDS.find((c) => flag === `--${c}`);
+      const hint = command === undefined ? "" : `; did you mean "${command}"?`;
+      throw new ConfigError(`bad command line: unknown option "${arg}"${hint}`);
     }
   }
   const [first, ...rest] = positionals;
-  const commands = ["run", "once", "healthcheck"];
-  if (first !== undefined && !commands.includes(first)) {
+  if (first === "help" || first === "version") return helpOrVersion(first);
+  if (first !== undefined && !COMMANDS.includes(first)) {
     throw new ConfigError(
-      `unknown command "${first}"; expected run, once, healthcheck, --help or --version`,
+      `unknown command "${first}"; expected run, once, healthcheck, help or version`,
     );
   }
   if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}"`);
@@ -303,68 +668,71 @@ export function parseCommandLine(args: readonly string[]): CommandLine {
     }
     healthcheckWaitSeconds = Number(waitText);
   }
-  return { command, healthcheckWaitSeconds };
+  return { command, healthcheckWaitSeconds, flags, configFile };
 }
 
-function bad(variable: string, value: string, allowed: string): ConfigError {
-  return new ConfigError(`${variable} must be ${allowed}, got ${JSON.stringify(value)}`);
+function helpOrVersion(command: "help" | "version"): CommandLine {
+  return { command, healthcheckWaitSeconds: 0, flags: new Map(), configFile: undefined };
 }
 
-function parseEndpoint(get: Env, allowInsecure: boolean): URL {
-  const relative = get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-  const variable = relative !== undefined
-    ? "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
-    : "AWS_CONTAINER_CREDENTIALS_FULL_URI";
+function bad(raw: Raw, allowed: string): ConfigError {
+  return new ConfigError(`${raw.name} must be ${allowed}, got ${JSON.stringify(raw.text)}`);
+}
+
+function parseEndpoint(raw: RawValues, allowInsecure: boolean): URL {
+  const relative = raw.get("relative_uri");
+  const full = raw.get("endpoint");
   const text = relative !== undefined
-    ? ECS_ENDPOINT_BASE + (relative.startsWith("/") ? "" : "/") + relative
-    : get(variable) ?? "http://localhost:8080/creds";
-  if (!URL.canParse(text)) throw bad(variable, relative ?? text, "an absolute http or https URI");
+    ? ECS_ENDPOINT_BASE + (relative.text.startsWith("/") ? "" : "/") + relative.text
+    : full?.text ?? "http://localhost:8080/creds";
+  const source = relative ?? full ?? { name: "AWS_CONTAINER_CREDENTIALS_FULL_URI", text };
+  if (!URL.canParse(text)) throw bad(source, "an absolute http or https URI");
   const url = new URL(text);
   const problem = endpointUrlProblem(url, allowInsecure);
   if (problem !== undefined) {
-    throw new ConfigError(`${variable} is not allowed: ${problem}, got ${JSON.stringify(text)}`);
+    throw new ConfigError(`${source.name} is not allowed: ${problem}, got ${JSON.stringify(text)}`);
   }
   return url;
 }
 
-function parseAuthorization(get: Env): AuthorizationSource {
-  const path = get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-  if (path !== undefined) return { kind: "file", path };
-  const token = get("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+function parseAuthorization(raw: RawValues): AuthorizationSource {
+  const path = raw.get("authorization_token_file");
+  if (path !== undefined) return { kind: "file", path: path.text };
+  const token = raw.get("authorization_token");
   if (token === undefined) return { kind: "none" };
   // deno-lint-ignore no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(token)) {
+  if (/[\u0000-\u001f\u007f]/.test(token.text)) {
     // The value is a secret: name the problem, never echo it.
-    throw new ConfigError(
-      "AWS_CONTAINER_AUTHORIZATION_TOKEN must not contain line breaks or control characters",
-    );
+    throw new ConfigError(`${token.name} must not contain line breaks or control characters`);
   }
-  return { kind: "value", token };
+  return { kind: "value", token: token.text };
 }
 
-function parseWholeNumber(variable: string, get: Env, fallback: number, min: number): number {
-  const text = get(variable);
-  if (text === undefined) return fallback;
-  // A week is far beyond any credential lifetime; the cap keeps timers sane.
-  const max = 7 * 24 * 3600;
-  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw bad(variable, text, `a whole number of seconds from ${min} to ${max}`);
+function parseWholeNumber(raw: Raw | undefined, fallback: number, min: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw.text);
+  if (!/^\d+$/.test(raw.text) || value < min || value > MAX_SECONDS) {
+    throw bad(raw, `a whole number of seconds from ${min} to ${MAX_SECONDS}`);
   }
-  return Number(text);
+  return value;
 }
 
-function parsePort(get: Env): number {
-  const text = get("LISTEN_PORT");
-  if (text === undefined) return 3000;
-  const digits = text.startsWith(":") ? text.slice(1) : text;
+function parsePort(raw: Raw | undefined): number {
+  if (raw === undefined) return 3000;
+  const digits = raw.text.startsWith(":") ? raw.text.slice(1) : raw.text;
   if (!/^\d{1,5}$/.test(digits) || Number(digits) < 1 || Number(digits) > 65535) {
-    throw bad("LISTEN_PORT", text, "a port from 1 to 65535, as 3000 or :3000");
+    throw bad(raw, "a port from 1 to 65535, as 3000 or :3000");
   }
   return Number(digits);
 }
 
-/** Profile names that the JS SDK or JavaScript objects treat specially. */
-const RESERVED_PROFILES = ["__proto__", "constructor", "prototype"];
+function parseListenAddress(raw: Raw | undefined): string {
+  if (raw === undefined) return "0.0.0.0";
+  if (!/^[0-9.]+$|^[0-9a-fA-F:]+$|^localhost$/.test(raw.text)) {
+    throw bad(raw, "an IPv4 or IPv6 address, or localhost");
+  }
+  return raw.text;
+}
 
 /**
  * A file path as botocore reads it: a leading `~` and `$HOME` (or `${HOME}`)
@@ -372,50 +740,47 @@ const RESERVED_PROFILES = ["__proto__", "constructor", "prototype"];
  * variables) and relative paths, which would depend on the working
  * directory, are refused.
  */
-function parsePath(variable: string, get: Env): string | undefined {
-  const text = get(variable);
-  if (text === undefined) return undefined;
+function parsePath(raw: Raw | undefined, home: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const text = raw.text;
   // deno-lint-ignore no-control-regex
   if (/[\u0000-\u001f]/.test(text) || text.endsWith("/")) {
-    throw bad(variable, text, "a file path without control characters or a trailing slash");
+    throw bad(raw, "a file path without control characters or a trailing slash");
   }
-  const home = get("HOME")?.replace(/\/+$/, "");
+  const base = home?.replace(/\/+$/, "");
   const usesHome = /^~(\/|$)/.test(text) || /\$(HOME\b|\{HOME\})/.test(text);
-  if (usesHome && home === undefined) {
-    throw bad(variable, text, "a path that does not use ~ or $HOME, since HOME is not set");
+  if (usesHome && base === undefined) {
+    throw bad(raw, "a path that does not use ~ or $HOME, since HOME is not set");
   }
-  const expanded = text.replace(/^~(?=\/|$)/, home ?? "").replaceAll(
+  const expanded = text.replace(/^~(?=\/|$)/, base ?? "").replaceAll(
     /\$(?:\{HOME\}|HOME\b)/g,
-    home ?? "",
+    base ?? "",
   );
   if (/^~|\$/.test(expanded)) {
-    throw bad(variable, text, "an absolute path; only a leading ~ and $HOME are expanded");
+    throw bad(raw, "an absolute path; only a leading ~ and $HOME are expanded");
   }
   if (!expanded.startsWith("/")) {
-    throw bad(variable, text, "an absolute path (or one starting with ~ or $HOME)");
+    throw bad(raw, "an absolute path (or one starting with ~ or $HOME)");
   }
   return expanded;
 }
 
-function parseBoolean(variable: string, get: Env, fallback: boolean): boolean {
-  const text = get(variable);
-  if (text === undefined) return fallback;
-  const lower = text.toLowerCase();
+function parseBoolean(raw: Raw | undefined, fallback: boolean): boolean {
+  if (raw === undefined) return fallback;
+  const lower = raw.text.toLowerCase();
   if (lower === "true" || lower === "1" || lower === "yes") return true;
   if (lower === "false" || lower === "0" || lower === "no") return false;
-  throw bad(variable, text, "true or false");
+  throw bad(raw, "true or false");
 }
 
 function parseChoice<T extends string>(
-  variable: string,
-  get: Env,
+  raw: Raw | undefined,
   choices: readonly T[],
   fallback: T,
 ): T {
-  const text = get(variable);
-  if (text === undefined) return fallback;
-  if (!(choices as readonly string[]).includes(text)) {
-    throw bad(variable, text, choices.join(" or "));
+  if (raw === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(raw.text)) {
+    throw bad(raw, choices.join(" or "));
   }
-  return text as T;
+  return raw.text as T;
 }

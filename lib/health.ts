@@ -14,10 +14,16 @@ export const ATTEMPT_STUCK_MS = 60_000;
 /** How late past its due time the next attempt may be before liveness fails. */
 export const OVERDUE_GRACE_MS = 60_000;
 
+/** One target's current state, as health and metrics see it. */
+export interface TargetState {
+  readonly profile: string;
+  readonly state: RefreshState;
+}
+
 /** Options for {@linkcode createHealthHandler}. */
 export interface HealthHandlerOptions {
-  /** The refresher's current state. */
-  readonly state: () => RefreshState;
+  /** Every target's current state. */
+  readonly targets: () => readonly TargetState[];
   /** Epoch ms. Default `Date.now`. */
   readonly now?: () => number;
   /** Monotonic ms, as the state's monotonic fields. Default `performance.now`. */
@@ -85,44 +91,87 @@ function seconds(ms: number | undefined): string {
   return ms === undefined ? "0" : String(ms / 1000);
 }
 
-/** The Prometheus text exposition of `state`. */
-export function renderMetrics(state: RefreshState, now: number, version: string): string {
+/**
+ * One verdict for the process from each target's: ok only when every target
+ * is. One target answers with its own reason; several list each profile.
+ */
+export function combine(verdicts: ReadonlyArray<{ profile: string; verdict: Verdict }>): Verdict {
+  const ok = verdicts.every((v) => v.verdict.ok);
+  if (verdicts.length === 1) return verdicts[0]!.verdict;
+  const failing = verdicts.filter((v) => !v.verdict.ok).length;
+  const head = ok ? "ok" : `${failing} of ${verdicts.length} profiles not ok`;
+  const lines = verdicts.map((v) =>
+    `profile ${v.profile}: ${v.verdict.ok ? "ok" : "not ok"}: ${v.verdict.reason}`
+  );
+  return { ok, reason: [head, ...lines].join("\n") };
+}
+
+// Label values are profile names (A-Z a-z 0-9 _ . @ + -) and the version:
+// nothing that needs escaping in the exposition format.
+const label = (profile: string) => `profile="${profile}"`;
+
+/** The Prometheus text exposition of every target's state. */
+export function renderMetrics(
+  targets: readonly TargetState[],
+  now: number,
+  version: string,
+): string {
   const metric = (name: string, type: string, help: string, samples: string[]) =>
     `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${samples.join("\n")}\n`;
+  const each = (sample: (t: TargetState) => string) => targets.map(sample);
   return [
-    metric("credential_helper_refresh_total", "counter", "Refresh attempts by result.", [
-      `credential_helper_refresh_total{result="success"} ${state.successes}`,
-      `credential_helper_refresh_total{result="failure"} ${state.failures}`,
-    ]),
+    metric(
+      "credential_helper_refresh_total",
+      "counter",
+      "Refresh attempts by result.",
+      targets.flatMap(({ profile, state }) => [
+        `credential_helper_refresh_total{${label(profile)},result="success"} ${state.successes}`,
+        `credential_helper_refresh_total{${label(profile)},result="failure"} ${state.failures}`,
+      ]),
+    ),
     metric(
       "credential_helper_last_success_timestamp_seconds",
       "gauge",
       "Unix time of the last successful refresh; 0 before the first.",
-      [`credential_helper_last_success_timestamp_seconds ${seconds(state.lastSuccessAt)}`],
+      each(({ profile, state }) =>
+        `credential_helper_last_success_timestamp_seconds{${label(profile)}} ${
+          seconds(state.lastSuccessAt)
+        }`
+      ),
     ),
     metric(
       "credential_helper_credentials_expiration_timestamp_seconds",
       "gauge",
       "Unix time at which the credentials in the files expire; 0 before the first write.",
-      [`credential_helper_credentials_expiration_timestamp_seconds ${seconds(state.expiration)}`],
+      each(({ profile, state }) =>
+        `credential_helper_credentials_expiration_timestamp_seconds{${label(profile)}} ${
+          seconds(state.expiration)
+        }`
+      ),
     ),
     metric(
       "credential_helper_ready",
       "gauge",
       "1 when the files hold unexpired credentials, else 0.",
-      [`credential_helper_ready ${readiness(state, now).ok ? 1 : 0}`],
+      each(({ profile, state }) =>
+        `credential_helper_ready{${label(profile)}} ${readiness(state, now).ok ? 1 : 0}`
+      ),
     ),
     metric(
       "credential_helper_consecutive_failures",
       "gauge",
       "Refresh attempts failed in a row since the last success.",
-      [`credential_helper_consecutive_failures ${state.consecutiveFailures}`],
+      each(({ profile, state }) =>
+        `credential_helper_consecutive_failures{${label(profile)}} ${state.consecutiveFailures}`
+      ),
     ),
     metric(
       "credential_helper_repairs_total",
       "counter",
       "Rewrites after another writer removed or changed our section.",
-      [`credential_helper_repairs_total ${state.repairs}`],
+      each(({ profile, state }) =>
+        `credential_helper_repairs_total{${label(profile)}} ${state.repairs}`
+      ),
     ),
     metric("credential_helper_build_info", "gauge", "Always 1; labelled with the version.", [
       `credential_helper_build_info{version="${version}"} 1`,
@@ -144,14 +193,16 @@ export function createHealthHandler(options: HealthHandlerOptions): (request: Re
     if (request.method !== "GET" && request.method !== "HEAD") {
       return respond(request, 405, "method not allowed\n", PLAIN, { Allow: "GET, HEAD" });
     }
-    const state = options.state();
+    const targets = options.targets();
     const at = now();
     if (path === "/metrics") {
-      return respond(request, 200, renderMetrics(state, at, options.version), PROMETHEUS);
+      return respond(request, 200, renderMetrics(targets, at, options.version), PROMETHEUS);
     }
-    const verdict = path === "/healthz"
-      ? liveness(state, { wall: at, monotonic: monotonic() })
-      : readiness(state, at);
+    const clocks = { wall: at, monotonic: monotonic() };
+    const verdict = combine(targets.map(({ profile, state }) => ({
+      profile,
+      verdict: path === "/healthz" ? liveness(state, clocks) : readiness(state, at),
+    })));
     return respond(request, verdict.ok ? 200 : 503, verdict.reason + "\n", PLAIN);
   };
 }

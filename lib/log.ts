@@ -49,6 +49,24 @@ function writeStderr(line: string): void {
   }
 }
 
+/** The secrets every logger of one process redacts, most recently registered last. */
+class SecretStore {
+  readonly #secrets = new Map<string, true>();
+  /** The same, longest first, so a secret containing another is replaced whole. */
+  byLength: string[] = [];
+
+  add(secret: string | undefined): void {
+    if (secret === undefined || secret.length < MIN_SECRET_LENGTH) return;
+    const known = this.#secrets.delete(secret);
+    this.#secrets.set(secret, true);
+    if (known) return;
+    if (this.#secrets.size > MAX_SECRETS) {
+      this.#secrets.delete(this.#secrets.keys().next().value!);
+    }
+    this.byLength = [...this.#secrets.keys()].sort((a, b) => b.length - a.length);
+  }
+}
+
 /**
  * A logger that never emits a registered secret.
  *
@@ -57,21 +75,30 @@ function writeStderr(line: string): void {
  * rendered line is scrubbed of all of them, whatever field they hide in.
  */
 export class Logger {
+  readonly #options: LoggerOptions;
   readonly #threshold: number;
   readonly #format: LogFormat;
   readonly #sink: (line: string) => void;
   readonly #now: () => number;
-  /** Registered secrets, least recently registered first. */
-  readonly #secrets = new Map<string, true>();
-  /** The same, longest first, so a secret containing another is replaced whole. */
-  #byLength: string[] = [];
+  /** Shared with every {@linkcode child}: a secret registered anywhere is redacted everywhere. */
+  readonly #store: SecretStore;
+  /** Fields put first on every line, such as `profile`. */
+  readonly #base: LogFields;
 
   /** Create a logger. */
-  constructor(options: LoggerOptions = {}) {
+  constructor(options: LoggerOptions = {}, inherited?: { store: SecretStore; base: LogFields }) {
+    this.#options = options;
     this.#threshold = LOG_LEVELS.indexOf(options.level ?? "info");
     this.#format = options.format ?? "text";
     this.#sink = options.sink ?? writeStderr;
     this.#now = options.now ?? Date.now;
+    this.#store = inherited?.store ?? new SecretStore();
+    this.#base = inherited?.base ?? {};
+  }
+
+  /** A logger that puts `fields` on every line, sharing this one's secrets and output. */
+  child(fields: LogFields): Logger {
+    return new Logger(this.#options, { store: this.#store, base: { ...this.#base, ...fields } });
   }
 
   /**
@@ -82,14 +109,7 @@ export class Logger {
    * authorization token on every fetch) keeps it among them.
    */
   addSecret(secret: string | undefined): void {
-    if (secret === undefined || secret.length < MIN_SECRET_LENGTH) return;
-    const known = this.#secrets.delete(secret);
-    this.#secrets.set(secret, true);
-    if (known) return;
-    if (this.#secrets.size > MAX_SECRETS) {
-      this.#secrets.delete(this.#secrets.keys().next().value!);
-    }
-    this.#byLength = [...this.#secrets.keys()].sort((a, b) => b.length - a.length);
+    this.#store.add(secret);
   }
 
   /** Log at debug level. */
@@ -112,7 +132,7 @@ export class Logger {
   /** Replace every registered secret in `text`. */
   redact(text: string): string {
     let out = text;
-    for (const secret of this.#byLength) out = out.replaceAll(secret, REDACTED);
+    for (const secret of this.#store.byLength) out = out.replaceAll(secret, REDACTED);
     return out;
   }
 
@@ -120,8 +140,8 @@ export class Logger {
     if (LOG_LEVELS.indexOf(level) < this.#threshold) return;
     const time = new Date(this.#now()).toISOString();
     const line = this.#format === "json"
-      ? renderJson(time, level, message, fields)
-      : renderText(time, level, message, fields);
+      ? renderJson(time, level, message, { ...this.#base, ...fields })
+      : renderText(time, level, message, { ...this.#base, ...fields });
     this.#sink(this.redact(line));
   }
 }

@@ -15,6 +15,7 @@ import {
   updateFile,
 } from "./atomic_file.ts";
 import type { Credentials } from "./credentials.ts";
+import type { FileQueue } from "./file_queue.ts";
 import { configSection, credentialsSection, readSection, upsertSection } from "./shared_file.ts";
 
 /** Where and how to write. */
@@ -96,24 +97,29 @@ export function renderConfigFile(
 export async function writeProfile(
   credentials: Credentials,
   options: ProfileWriterOptions,
-  signal?: AbortSignal,
+  context: { readonly signal?: AbortSignal; readonly queue?: FileQueue } = {},
 ): Promise<WriteOutcome> {
   const replace: ReplaceFileOptions = {
     mode: options.fileMode,
     writeMode: options.writeMode,
     ...fsOption(options),
-    ...(signal === undefined ? {} : { signal }),
+    ...(context.signal === undefined ? {} : { signal: context.signal }),
   };
-  const config = await updateText(
-    options.configFile,
-    (text) => renderConfigFile(text, options.profile, options.region, options.output),
-    replace,
-  );
-  const written = await updateText(
-    options.credentialsFile,
-    (text) => renderCredentialsFile(text, options.profile, credentials),
-    replace,
-  );
+  // Within the process, one write at a time per file (targets may share one).
+  const queued = <T>(path: string, task: () => Promise<T>) =>
+    context.queue === undefined ? task() : context.queue.run(path, task);
+  const config = await queued(options.configFile, () =>
+    updateText(
+      options.configFile,
+      (text) => renderConfigFile(text, options.profile, options.region, options.output),
+      replace,
+    ));
+  const written = await queued(options.credentialsFile, () =>
+    updateText(
+      options.credentialsFile,
+      (text) => renderCredentialsFile(text, options.profile, credentials),
+      replace,
+    ));
   return { credentials: written, config };
 }
 

@@ -174,10 +174,14 @@ export interface RefresherOptions {
   /** Fetch and validate credentials. Errors' messages must be safe to log. */
   readonly fetchCredentials: (signal: AbortSignal) => Promise<Credentials>;
   /**
-   * Write them to the files; returns a short description for the log.
+   * Write them to the files; returns what happened to each file, such as
+   * `{ credentials: "written", config: "unchanged" }`, for the log.
    * `signal` aborts a wait for another writer's lock (shutdown).
    */
-  readonly writeCredentials: (credentials: Credentials, signal: AbortSignal) => Promise<string>;
+  readonly writeCredentials: (
+    credentials: Credentials,
+    signal: AbortSignal,
+  ) => Promise<Readonly<Record<string, string>>>;
   /**
    * Whether the files still hold `credentials`: `undefined` when they do,
    * else a short reason. When given, it is called every
@@ -194,6 +198,11 @@ export interface RefresherOptions {
   readonly clock?: Clock;
   /** Default `Math.random`. */
   readonly random?: () => number;
+}
+
+/** `credentials:written,config:unchanged`: one log field for a write's outcome. */
+function describeOutcome(outcome: Readonly<Record<string, string>>): string {
+  return Object.entries(outcome).map(([file, result]) => `${file}:${result}`).join(",");
 }
 
 function messageOf(error: unknown): string {
@@ -284,7 +293,7 @@ export class Refresher {
       logger.info("refreshed", {
         access_key_id: credentials.accessKeyId,
         expiration: credentials.expiration.toISOString(),
-        files: outcome,
+        files: describeOutcome(outcome),
       });
       this.#checkLead(credentials, now);
       return true;
@@ -421,7 +430,10 @@ export class Refresher {
     try {
       const outcome = await this.#options.writeCredentials(credentials, signal);
       this.#state = { ...this.#state, repairs: this.#state.repairs + 1, filesProblem: undefined };
-      logger.warn("repaired files changed by another writer", { reason, files: outcome });
+      logger.warn("repaired files changed by another writer", {
+        reason,
+        files: describeOutcome(outcome),
+      });
     } catch (error) {
       if (signal.aborted) return;
       this.#state = {

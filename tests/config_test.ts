@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError, helpText, parseConfig, VARIABLES } from "../lib/config.ts";
+import { ConfigError, helpText, parseConfig, SETTINGS, VARIABLES } from "../lib/config.ts";
 
 const env = (vars: Record<string, string>) => (name: string) => vars[name];
 const HOME = { HOME: "/home/app" };
@@ -17,20 +17,24 @@ function configError(vars: Record<string, string>, args: string[] = []): string 
 Deno.test("parseConfig() applies every documented default", () => {
   const config = parseConfig(env(HOME));
   assert.equal(config.command, "run");
-  assert.equal(config.endpoint.href, "http://localhost:8080/creds");
-  assert.deepEqual(config.authorization, { kind: "none" });
-  assert.equal(config.refreshIntervalSeconds, 900);
-  assert.equal(config.refreshBeforeExpirySeconds, 300);
-  assert.equal(config.region, "us-east-2");
-  assert.equal(config.output, undefined);
-  assert.equal(config.profile, "default");
-  assert.equal(config.credentialsFile, "/home/app/.aws/credentials");
-  assert.equal(config.configFile, "/home/app/.aws/config");
+  assert.equal(config.targets[0]!.source.endpoint.href, "http://localhost:8080/creds");
+  assert.deepEqual(config.targets[0]!.source.authorization, { kind: "none" });
+  assert.equal(config.targets[0]!.refreshIntervalSeconds, 900);
+  assert.equal(config.targets[0]!.refreshBeforeExpirySeconds, 300);
+  assert.equal(config.targets[0]!.region, "us-east-2");
+  assert.equal(config.targets[0]!.output, undefined);
+  assert.equal(config.targets[0]!.profile, "default");
+  assert.equal(config.targets[0]!.credentialsFile, "/home/app/.aws/credentials");
+  assert.equal(config.targets[0]!.configFile, "/home/app/.aws/config");
   assert.equal(config.listenPort, 3000);
   assert.equal(config.listenAddress, "0.0.0.0");
-  assert.equal(config.fileMode, 0o600);
-  assert.equal(config.writeMode, "atomic");
-  assert.equal(config.allowInsecureEndpoint, false);
+  assert.equal(config.targets[0]!.fileMode, 0o600);
+  assert.equal(config.targets[0]!.writeMode, "atomic");
+  // ALLOW_INSECURE_ENDPOINT defaults to false: plain http elsewhere than loopback is refused.
+  assert.throws(
+    () => parseConfig(env({ ...HOME, AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://10.0.0.5/" })),
+    /plain http is only allowed to loopback/,
+  );
   assert.equal(config.logLevel, "info");
   assert.equal(config.logFormat, "text");
   assert.ok(Object.isFrozen(config));
@@ -55,19 +59,19 @@ Deno.test("parseConfig() reads every variable", () => {
     LOG_LEVEL: "debug",
     LOG_FORMAT: "json",
   }));
-  assert.equal(config.endpoint.href, "https://creds.example.com/v1");
-  assert.deepEqual(config.authorization, { kind: "value", token: "tok" });
-  assert.equal(config.refreshIntervalSeconds, 60);
-  assert.equal(config.refreshBeforeExpirySeconds, 0);
-  assert.equal(config.region, "eu-west-1");
-  assert.equal(config.output, "json");
-  assert.equal(config.profile, "app.role-1");
-  assert.equal(config.credentialsFile, "/shared/creds");
-  assert.equal(config.configFile, "/shared/conf");
+  assert.equal(config.targets[0]!.source.endpoint.href, "https://creds.example.com/v1");
+  assert.deepEqual(config.targets[0]!.source.authorization, { kind: "value", token: "tok" });
+  assert.equal(config.targets[0]!.refreshIntervalSeconds, 60);
+  assert.equal(config.targets[0]!.refreshBeforeExpirySeconds, 0);
+  assert.equal(config.targets[0]!.region, "eu-west-1");
+  assert.equal(config.targets[0]!.output, "json");
+  assert.equal(config.targets[0]!.profile, "app.role-1");
+  assert.equal(config.targets[0]!.credentialsFile, "/shared/creds");
+  assert.equal(config.targets[0]!.configFile, "/shared/conf");
   assert.equal(config.listenPort, 9000);
   assert.equal(config.listenAddress, "127.0.0.1");
-  assert.equal(config.fileMode, 0o640);
-  assert.equal(config.writeMode, "inplace");
+  assert.equal(config.targets[0]!.fileMode, 0o640);
+  assert.equal(config.targets[0]!.writeMode, "inplace");
   assert.equal(config.logLevel, "debug");
   assert.equal(config.logFormat, "json");
 });
@@ -78,7 +82,7 @@ Deno.test("parseConfig() lets RELATIVE_URI win over FULL_URI, as the AWS spec sa
     AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: "/v2/credentials/abc",
     AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://localhost:8080/creds",
   }));
-  assert.equal(config.endpoint.href, "http://169.254.170.2/v2/credentials/abc");
+  assert.equal(config.targets[0]!.source.endpoint.href, "http://169.254.170.2/v2/credentials/abc");
 });
 
 Deno.test("parseConfig() lets the token file win over the token", () => {
@@ -87,11 +91,17 @@ Deno.test("parseConfig() lets the token file win over the token", () => {
     AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: "/var/run/token",
     AWS_CONTAINER_AUTHORIZATION_TOKEN: "inline",
   }));
-  assert.deepEqual(config.authorization, { kind: "file", path: "/var/run/token" });
+  assert.deepEqual(config.targets[0]!.source.authorization, {
+    kind: "file",
+    path: "/var/run/token",
+  });
 });
 
 Deno.test("parseConfig() uses AWS_DEFAULT_REGION when AWS_REGION is unset", () => {
-  assert.equal(parseConfig(env({ ...HOME, AWS_DEFAULT_REGION: "us-west-2" })).region, "us-west-2");
+  assert.equal(
+    parseConfig(env({ ...HOME, AWS_DEFAULT_REGION: "us-west-2" })).targets[0]!.region,
+    "us-west-2",
+  );
 });
 
 Deno.test("parseConfig() accepts the AWS SDK plain-http allow-list", () => {
@@ -107,7 +117,8 @@ Deno.test("parseConfig() accepts the AWS SDK plain-http allow-list", () => {
     ]
   ) {
     assert.equal(
-      parseConfig(env({ ...HOME, AWS_CONTAINER_CREDENTIALS_FULL_URI: uri })).endpoint.href,
+      parseConfig(env({ ...HOME, AWS_CONTAINER_CREDENTIALS_FULL_URI: uri })).targets[0]!.source
+        .endpoint.href,
       new URL(uri).href,
     );
   }
@@ -192,7 +203,7 @@ Deno.test("parseConfig() permits an insecure host only with ALLOW_INSECURE_ENDPO
     AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://10.0.0.5:8080/creds",
     ALLOW_INSECURE_ENDPOINT: "true",
   }));
-  assert.equal(config.endpoint.hostname, "10.0.0.5");
+  assert.equal(config.targets[0]!.source.endpoint.hostname, "10.0.0.5");
 });
 
 Deno.test("parseConfig() never echoes a malformed authorization token", () => {
@@ -206,7 +217,7 @@ Deno.test("parseConfig() never echoes a malformed authorization token", () => {
 Deno.test("parseConfig() requires HOME only when a file path is left to default", () => {
   assert.throws(() => parseConfig(env({})), /HOME is not set/);
   const config = parseConfig(env({ AWS_SHARED_CREDENTIALS_FILE: "/a", AWS_CONFIG_FILE: "/b" }));
-  assert.equal(config.credentialsFile, "/a");
+  assert.equal(config.targets[0]!.credentialsFile, "/a");
 });
 
 Deno.test("parseConfig() reads the command and its flags", () => {
@@ -222,15 +233,18 @@ Deno.test("parseConfig() reads the command and its flags", () => {
   assert.match(configError({}, ["once", "--wait", "3"]), /--wait is only valid/);
 });
 
-Deno.test("helpText() lists every variable with its default", () => {
-  const help = helpText();
+Deno.test("helpText() lists every variable and flag with its default", () => {
+  const lines = helpText().split("\n");
   for (const variable of VARIABLES) {
-    const line = help.split("\n").find((l) => l.trimStart().startsWith(variable.name + " "));
+    const line = lines.find((l) => l.trim().split(/[ ,]+/).includes(variable.name));
     assert.ok(line !== undefined, `${variable.name} missing from --help`);
     assert.ok(line.endsWith(`[${variable.default}]`), line);
   }
+  for (const setting of SETTINGS) {
+    const line = lines.find((l) => l.trimStart().startsWith(setting.flag + ","));
+    assert.ok(line?.includes(setting.variables.join(", ")), `${setting.flag}: ${line}`);
+  }
 });
-
 Deno.test("parseConfig() refuses profile names the parsers treat specially", () => {
   for (const name of ["DEFAULT", "Default", "dEfAuLt", "__proto__", "constructor", "prototype"]) {
     assert.equal(
@@ -240,8 +254,14 @@ Deno.test("parseConfig() refuses profile names the parsers treat specially", () 
       }`,
     );
   }
-  assert.equal(parseConfig(env({ ...HOME, AWS_PROFILE: "default" })).profile, "default");
-  assert.equal(parseConfig(env({ ...HOME, AWS_PROFILE: "defaults" })).profile, "defaults");
+  assert.equal(
+    parseConfig(env({ ...HOME, AWS_PROFILE: "default" })).targets[0]!.profile,
+    "default",
+  );
+  assert.equal(
+    parseConfig(env({ ...HOME, AWS_PROFILE: "defaults" })).targets[0]!.profile,
+    "defaults",
+  );
 });
 
 Deno.test("parseConfig() expands ~ and $HOME in file paths as botocore does, and refuses the rest", () => {
@@ -250,13 +270,13 @@ Deno.test("parseConfig() expands ~ and $HOME in file paths as botocore does, and
     AWS_SHARED_CREDENTIALS_FILE: "~/.aws/creds",
     AWS_CONFIG_FILE: "${HOME}/cfg/$HOME.d/config",
   }));
-  assert.equal(config.credentialsFile, "/home/app/.aws/creds");
-  assert.equal(config.configFile, "/home/app/cfg//home/app.d/config");
+  assert.equal(config.targets[0]!.credentialsFile, "/home/app/.aws/creds");
+  assert.equal(config.targets[0]!.configFile, "/home/app/cfg//home/app.d/config");
   assert.equal(
     parseConfig(
       env({ HOME: "/root/", AWS_SHARED_CREDENTIALS_FILE: "$HOME/c", AWS_CONFIG_FILE: "~" }),
     )
-      .configFile,
+      .targets[0]!.configFile,
     "/root",
   );
   const cases: Array<[Record<string, string>, string]> = [

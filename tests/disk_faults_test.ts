@@ -188,7 +188,9 @@ Deno.test("disk faults: a parent that cannot be created is reported and survived
     // then one line per 10 s: fewer lines than attempts, never more.
     const logged = helper.count(/ERROR refresh failed/);
     const metrics = parsePrometheus((await httpGet(`http://127.0.0.1:${port}/metrics`)).body);
-    const attempts = metrics.get('credential_helper_refresh_total{result="failure"}')!;
+    const attempts = metrics.get(
+      'credential_helper_refresh_total{profile="default",result="failure"}',
+    )!;
     assert.ok(
       logged >= 1 && logged <= 1 + Math.floor(attempts / 40),
       `${logged} lines, ${attempts} attempts`,

@@ -294,7 +294,10 @@ Deno.test("e2e: --help lists every variable and --version prints the version", a
   ) {
     assert.ok(help.stdout.includes(name), name);
   }
-  assert.match(help.stdout, /AWS_REFRESH_INTERVAL +seconds between refreshes, ≥ 1 \[900\]/);
+  assert.match(
+    help.stdout,
+    /--refresh-interval, AWS_REFRESH_INTERVAL +seconds between refreshes, 1 to 604800 \[900\]/,
+  );
   const version = await runHelper({}, { args: ["--version"] });
   assert.deepEqual([version.code, version.stdout], [0, `credential-helper ${VERSION}\n`]);
 });

@@ -38,9 +38,14 @@ Deno.test("e2e health: /readyz is 503 before the first write, 200 after; /health
     });
     assert.equal((await httpGet(`http://127.0.0.1:${port}/healthz`)).status, 200);
     const before = parsePrometheus((await httpGet(`http://127.0.0.1:${port}/metrics`)).body);
-    assert.equal(before.get("credential_helper_ready"), 0);
-    assert.ok(before.get('credential_helper_refresh_total{result="failure"}')! >= 1);
-    assert.equal(before.get('credential_helper_refresh_total{result="success"}'), 0);
+    assert.equal(before.get('credential_helper_ready{profile="default"}'), 0);
+    assert.ok(
+      before.get('credential_helper_refresh_total{profile="default",result="failure"}')! >= 1,
+    );
+    assert.equal(
+      before.get('credential_helper_refresh_total{profile="default",result="success"}'),
+      0,
+    );
 
     fake = startFakeEndpoint({ port: endpointPort });
     await helper.waitForLine(/INFO refreshed /);
@@ -49,10 +54,12 @@ Deno.test("e2e health: /readyz is 503 before the first write, 200 after; /health
       body: "ready\n",
     });
     const after = parsePrometheus((await httpGet(`http://127.0.0.1:${port}/metrics`)).body);
-    assert.equal(after.get("credential_helper_ready"), 1);
-    assert.ok(after.get('credential_helper_refresh_total{result="success"}')! >= 1);
+    assert.equal(after.get('credential_helper_ready{profile="default"}'), 1);
+    assert.ok(
+      after.get('credential_helper_refresh_total{profile="default",result="success"}')! >= 1,
+    );
     assert.equal(
-      after.get("credential_helper_credentials_expiration_timestamp_seconds"),
+      after.get('credential_helper_credentials_expiration_timestamp_seconds{profile="default"}'),
       Date.parse(fake.issued[0]!.Expiration) / 1000,
     );
     assert.equal(after.get('credential_helper_build_info{version="0.1.0"}'), 1);
@@ -85,7 +92,7 @@ Deno.test("e2e health: /readyz turns 503 after expiry while the endpoint fails",
     assert.equal(response.body, `credentials expired at ${expiration}\n`);
     assert.ok(Date.now() >= Date.parse(expiration));
     const metrics = parsePrometheus((await httpGet(`http://127.0.0.1:${port}/metrics`)).body);
-    assert.equal(metrics.get("credential_helper_ready"), 0);
+    assert.equal(metrics.get('credential_helper_ready{profile="default"}'), 0);
     // The loop is alive and failing, which is not a liveness failure.
     assert.equal((await httpGet(`http://127.0.0.1:${port}/healthz`)).status, 200);
     secrets.push(...fake.secrets());

@@ -14,7 +14,7 @@ const INITIAL: RefreshState = {
 
 function handlerFor(state: RefreshState, now = T0, monotonic = now) {
   return createHealthHandler({
-    state: () => state,
+    targets: () => [{ profile: "default", state }],
     now: () => now,
     monotonic: () => monotonic,
     version: "9.9.9",
@@ -113,18 +113,22 @@ Deno.test("/metrics is Prometheus text with the documented series", async () => 
   assert.equal(response.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
   const samples = parsePrometheus(response.body);
   assert.deepEqual(Object.fromEntries(samples), {
-    'credential_helper_refresh_total{result="success"}': 7,
-    'credential_helper_refresh_total{result="failure"}': 2,
-    credential_helper_last_success_timestamp_seconds: (T0 - 500) / 1000,
-    credential_helper_credentials_expiration_timestamp_seconds: T0 / 1000 + 3600,
-    credential_helper_ready: 1,
-    credential_helper_consecutive_failures: 0,
-    credential_helper_repairs_total: 3,
+    'credential_helper_refresh_total{profile="default",result="success"}': 7,
+    'credential_helper_refresh_total{profile="default",result="failure"}': 2,
+    'credential_helper_last_success_timestamp_seconds{profile="default"}': (T0 - 500) / 1000,
+    'credential_helper_credentials_expiration_timestamp_seconds{profile="default"}': T0 / 1000 +
+      3600,
+    'credential_helper_ready{profile="default"}': 1,
+    'credential_helper_consecutive_failures{profile="default"}': 0,
+    'credential_helper_repairs_total{profile="default"}': 3,
     'credential_helper_build_info{version="9.9.9"}': 1,
   });
   const before = parsePrometheus((await get(handlerFor(INITIAL), "/metrics")).body);
-  assert.equal(before.get("credential_helper_ready"), 0);
-  assert.equal(before.get("credential_helper_credentials_expiration_timestamp_seconds"), 0);
+  assert.equal(before.get('credential_helper_ready{profile="default"}'), 0);
+  assert.equal(
+    before.get('credential_helper_credentials_expiration_timestamp_seconds{profile="default"}'),
+    0,
+  );
 });
 
 Deno.test("other paths get 404, other methods 405, HEAD gets no body", async () => {
@@ -136,4 +140,35 @@ Deno.test("other paths get 404, other methods 405, HEAD gets no body", async () 
   const head = await get(handler, "/healthz", "HEAD");
   assert.deepEqual([head.status, head.body], [200, ""]);
   assert.equal(head.headers.get("cache-control"), "no-store");
+});
+
+Deno.test("several targets: ready only when all are; the body lists each profile", async () => {
+  const ready: RefreshState = {
+    ...INITIAL,
+    attemptStartedAt: undefined,
+    expiration: T0 + 3_600_000,
+  };
+  const waiting: RefreshState = { ...INITIAL, lastError: "request failed: Connection refused" };
+  const handler = (states: RefreshState[]) =>
+    createHealthHandler({
+      targets: () => states.map((state, i) => ({ profile: ["dev", "prod"][i]!, state })),
+      now: () => T0,
+      monotonic: () => T0,
+      version: "9.9.9",
+    });
+  const notReady = await get(handler([ready, waiting]), "/readyz");
+  assert.deepEqual([notReady.status, notReady.body], [
+    503,
+    "1 of 2 profiles not ok\nprofile dev: ok: ready\n" +
+    "profile prod: not ok: no credentials written yet; last error: request failed: Connection refused\n",
+  ]);
+  const allReady = await get(handler([ready, ready]), "/readyz");
+  assert.deepEqual([allReady.status, allReady.body], [
+    200,
+    "ok\nprofile dev: ok: ready\nprofile prod: ok: ready\n",
+  ]);
+  const metrics = parsePrometheus((await get(handler([ready, waiting]), "/metrics")).body);
+  assert.equal(metrics.get('credential_helper_ready{profile="dev"}'), 1);
+  assert.equal(metrics.get('credential_helper_ready{profile="prod"}'), 0);
+  assert.equal(metrics.get('credential_helper_refresh_total{profile="prod",result="success"}'), 0);
 });

@@ -129,7 +129,7 @@ Deno.test("Refresher.run() follows the schedule and backs off on failure", async
     },
     writeCredentials: (c) => {
       written.push(c.accessKeyId);
-      return Promise.resolve("credentials:written,config:unchanged");
+      return Promise.resolve({ credentials: "written", config: "unchanged" });
     },
     intervalSeconds: 900,
     refreshBeforeExpirySeconds: 300,
@@ -173,7 +173,7 @@ Deno.test("Refresher keeps the last good expiry while the endpoint fails", async
   const refresher = new Refresher({
     fetchCredentials: () =>
       fail ? Promise.reject(new Error("down")) : Promise.resolve(credentialsAt(T0 + HOUR, 1)),
-    writeCredentials: () => Promise.resolve("written"),
+    writeCredentials: () => Promise.resolve({ credentials: "written" }),
     intervalSeconds: 60,
     refreshBeforeExpirySeconds: 0,
     logger: new Logger({ sink: () => {} }),
@@ -212,7 +212,7 @@ Deno.test("Refresher.refreshNow() cuts the wait short", async () => {
       if (calls === 3) stop.abort();
       return Promise.resolve(credentialsAt(Date.now() + HOUR, calls));
     },
-    writeCredentials: () => Promise.resolve("written"),
+    writeCredentials: () => Promise.resolve({ credentials: "written" }),
     intervalSeconds: 3600,
     refreshBeforeExpirySeconds: 0,
     logger: new Logger({ sink: () => {} }),
@@ -235,7 +235,7 @@ Deno.test("Refresher.runOnce() retries a bounded number of times", async () => {
       calls++;
       return Promise.reject(new Error("down"));
     },
-    writeCredentials: () => Promise.resolve("written"),
+    writeCredentials: () => Promise.resolve({ credentials: "written" }),
     intervalSeconds: 900,
     refreshBeforeExpirySeconds: 300,
     logger: new Logger({ sink: () => {} }),
@@ -252,7 +252,7 @@ Deno.test("Refresher warns when credentials expire sooner than REFRESH_BEFORE_EX
   const lines: string[] = [];
   const refresher = new Refresher({
     fetchCredentials: () => Promise.resolve(credentialsAt(T0 + 90_000, 1)),
-    writeCredentials: () => Promise.resolve("written"),
+    writeCredentials: () => Promise.resolve({ credentials: "written" }),
     intervalSeconds: 900,
     refreshBeforeExpirySeconds: 300,
     logger: new Logger({ sink: (l) => lines.push(l), now: clock.now }),
@@ -278,7 +278,7 @@ Deno.test("Refresher retries every 250 ms while it holds no credentials, logging
       stop.abort();
       return Promise.reject(new Error("stopping"));
     },
-    writeCredentials: () => Promise.resolve("written"),
+    writeCredentials: () => Promise.resolve({ credentials: "written" }),
     intervalSeconds: 900,
     refreshBeforeExpirySeconds: 300,
     logger: new Logger({ sink: (l) => lines.push(l), now: clock.now }),
@@ -294,7 +294,7 @@ Deno.test("Refresher retries every 250 ms while it holds no credentials, logging
     'ERROR refresh failed reason="request failed: Connection refused" consecutive_failures=41',
     'ERROR refresh failed reason="request failed: Connection refused" consecutive_failures=81',
     "INFO recovered failures_not_logged=97",
-    "INFO refreshed access_key_id=AKID101 expiration=2026-11-26T13:00:25.000Z files=written",
+    "INFO refreshed access_key_id=AKID101 expiration=2026-11-26T13:00:25.000Z files=credentials:written",
   ]);
 });
 
@@ -338,7 +338,7 @@ Deno.test("Refresher rewrites files that another writer changed, without fetchin
     writeCredentials: (c) => {
       writes.push(c.accessKeyId);
       intact = true;
-      return Promise.resolve("credentials:written,config:unchanged");
+      return Promise.resolve({ credentials: "written", config: "unchanged" });
     },
     verifyFiles: () =>
       Promise.resolve(intact ? undefined : "credentials file has no [default] section"),

@@ -110,7 +110,7 @@ Deno.test("e2e trust: a section removed by another writer is rewritten and count
     const metrics = parsePrometheus(
       (await httpGet(`http://127.0.0.1:${env.LISTEN_PORT}/metrics`)).body,
     );
-    assert.equal(metrics.get("credential_helper_repairs_total"), 1);
+    assert.equal(metrics.get('credential_helper_repairs_total{profile="default"}'), 1);
     assert.equal((await httpGet(`http://127.0.0.1:${env.LISTEN_PORT}/readyz`)).status, 200);
   } finally {
     helper.kill();

@@ -1,0 +1,40 @@
+/**
+ * A target: one profile, the source its credentials come from, where they
+ * are written and how often. One process serves one or many targets, each
+ * with its own schedule, backoff and state.
+ *
+ * @module
+ */
+
+import type { ReplaceMode } from "./atomic_file.ts";
+import type { AuthorizationSource } from "./endpoint.ts";
+
+/** The container credentials endpoint (ECS, EKS Pod Identity, Roles Anywhere sidecars). */
+export interface ContainerSource {
+  readonly kind: "container";
+  readonly endpoint: URL;
+  readonly authorization: AuthorizationSource;
+}
+
+/** Where a target's credentials come from. */
+export type Source = ContainerSource;
+
+/** One profile to keep fresh. */
+export interface Target {
+  readonly profile: string;
+  readonly source: Source;
+  readonly region: string;
+  /** `output` for the config file; not written when undefined. */
+  readonly output: string | undefined;
+  readonly credentialsFile: string;
+  readonly configFile: string;
+  readonly fileMode: number;
+  readonly writeMode: ReplaceMode;
+  readonly refreshIntervalSeconds: number;
+  readonly refreshBeforeExpirySeconds: number;
+}
+
+/** The source's address for logs: no query string, no token. */
+export function describeSource(source: Source): string {
+  return source.endpoint.origin + source.endpoint.pathname;
+}
