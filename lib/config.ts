@@ -587,7 +587,11 @@ function rawValues(
       throw new ConfigError(`${name} is not a known key here; allowed: ${keys}`);
     }
     const shown = setting.secret ? "(secret, not shown)" : JSON.stringify(value);
-    const ok = setting.type === "integer" ? Number.isInteger(value) : typeof value === setting.type;
+    const ok = setting.type === "integer"
+      ? Number.isInteger(value)
+      : setting.type === "boolean"
+      ? typeof value === "boolean"
+      : typeof value === "string";
     if (!ok) {
       const expected = setting.type === "integer" ? "a whole number" : `a ${setting.type}`;
       throw new ConfigError(`${name} must be ${expected}, got ${typeName(value)} ${shown}`);
