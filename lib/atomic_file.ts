@@ -54,6 +54,13 @@ export interface FileInfo {
   readonly nlink: number;
 }
 
+/** A file held open for reading, to see writes to its inode after a rename replaced it. */
+export interface ReadableFile {
+  /** The whole content, from the start. */
+  readAll(): Promise<Uint8Array>;
+  close(): void;
+}
+
 /** An open lock file. Closing it releases the lock. */
 export interface LockFile {
   /** Take the exclusive lock if nobody holds it; never blocks. */
@@ -94,6 +101,8 @@ export interface FileSystem {
   /** Open a lock file, creating it exclusively with `mode` when it is missing. */
   openLock(path: string, mode: number): Promise<LockFile>;
   chown(path: string, uid: number, gid: number): Promise<void>;
+  /** Open an existing file for reading. */
+  openReader(path: string): Promise<ReadableFile>;
   /** The uid this process runs as. */
   uid(): number;
 }
@@ -162,6 +171,31 @@ export const denoFileSystem: FileSystem = {
     return { tryLock: () => file.tryLock(true), close: () => file.close() };
   },
   chown: (path, uid, gid) => Deno.chown(path, uid, gid),
+  async openReader(path) {
+    const file = await Deno.open(path, { read: true });
+    return {
+      async readAll() {
+        await file.seek(0, Deno.SeekMode.Start);
+        const chunks: Uint8Array[] = [];
+        let size = 0;
+        for (;;) {
+          const chunk = new Uint8Array(16 * 1024);
+          const read = await file.read(chunk);
+          if (read === null) break;
+          chunks.push(chunk.subarray(0, read));
+          size += read;
+        }
+        const all = new Uint8Array(size);
+        let offset = 0;
+        for (const chunk of chunks) {
+          all.set(chunk, offset);
+          offset += chunk.byteLength;
+        }
+        return all;
+      },
+      close: () => file.close(),
+    };
+  },
   uid: () => Deno.uid() ?? 0,
 };
 
@@ -308,11 +342,18 @@ export async function updateFile(
   }
   const lock = await acquireLock(path, mode, fs, options);
   try {
+    // Content another writer put into the old inode after our last check:
+    // the next round edits it instead of what is on disk.
+    let rebase: Uint8Array | undefined;
     for (let redo = 0;; redo++) {
       const info = await inspect(path, fs);
-      const current = info === undefined ? undefined : await readOrThrow(path, fs);
+      const onDisk = info === undefined
+        ? undefined
+        : await readSettled(() => readOrThrow(path, fs));
+      const current = rebase ?? onDisk;
+      rebase = undefined;
       const content = render(current);
-      if (info !== undefined && current !== undefined && sameBytes(current, content)) {
+      if (info !== undefined && onDisk !== undefined && sameBytes(onDisk, content)) {
         if ((info.mode & 0o777) === mode) return "unchanged";
         try {
           await fs.chmod(path, mode);
@@ -321,22 +362,28 @@ export async function updateFile(
         }
         return "mode-changed";
       }
-      const unchangedSinceRead = () => stillHolds(path, current, fs);
+      const unchangedSinceRead = () => stillHolds(path, onDisk, fs);
       // A file that does not exist yet has no inode to keep, so even in
       // `inplace` mode it is created whole, by rename: a crash cannot leave
       // half a line that no later write would repair.
       const atomic = (options.writeMode ?? "atomic") === "atomic" || info === undefined ||
-        current === undefined;
-      const replaced = atomic
-        ? await replaceAtomically(path, content, {
+        onDisk === undefined;
+      if (atomic) {
+        const outcome = await replaceAtomically(path, content, {
           mode,
           fs,
           randomSuffix: options.randomSuffix ?? randomHex,
           owner: info !== undefined && info.uid !== fs.uid() ? info : undefined,
+          old: onDisk,
           unchangedSinceRead,
-        })
-        : await rewriteInPlaceUnlessChanged(path, content, { bytes: current, info }, mode, fs);
-      if (replaced) return "written";
+        });
+        if (outcome.replaced && outcome.lateWrite === undefined) return "written";
+        rebase = outcome.lateWrite;
+      } else if (
+        await rewriteInPlaceUnlessChanged(path, content, { bytes: onDisk, info }, mode, fs)
+      ) {
+        return "written";
+      }
       if (redo >= MAX_REDOS) {
         throw new FileWriteError(path, "another writer kept changing it while it was being edited");
       }
@@ -344,6 +391,23 @@ export async function updateFile(
   } finally {
     lock.close();
   }
+}
+
+/** Tries, 25 ms apart, while a file reads as empty. */
+const EMPTY_RETRIES = 8;
+
+/**
+ * `read()`, again while it gives an empty file: the AWS CLI truncates a file
+ * and then writes it, and an edit of the empty moment would drop every
+ * other profile.
+ */
+async function readSettled(read: () => Promise<Uint8Array>): Promise<Uint8Array> {
+  let content = await read();
+  for (let tries = 0; content.byteLength === 0 && tries < EMPTY_RETRIES; tries++) {
+    await sleep(25, undefined);
+    content = await read();
+  }
+  return content;
 }
 
 async function readOrThrow(path: string, fs: FileSystem): Promise<Uint8Array> {
@@ -447,16 +511,28 @@ interface AtomicOptions {
   readonly randomSuffix: () => string;
   /** A trusted foreign file's owner, kept on the new file. */
   readonly owner: { readonly uid: number; readonly gid: number } | undefined;
+  /** The target's content when it was read; `undefined` when it did not exist. */
+  readonly old: Uint8Array | undefined;
   /** Checked just before the rename; `false` abandons the replace. */
   readonly unchangedSinceRead: () => Promise<boolean>;
 }
 
-/** @returns `false` when the target changed meanwhile and nothing was replaced */
+/** What {@linkcode replaceAtomically} did. */
+interface AtomicOutcome {
+  /** `false` when the target changed before the rename and nothing was replaced. */
+  readonly replaced: boolean;
+  /**
+   * What a writer without a lock wrote into the old inode between the last
+   * check and the rename: lost from the new file unless the edit is redone on it.
+   */
+  readonly lateWrite?: Uint8Array;
+}
+
 async function replaceAtomically(
   path: string,
   content: Uint8Array,
-  { mode, fs, randomSuffix, owner, unchangedSinceRead }: AtomicOptions,
-): Promise<boolean> {
+  { mode, fs, randomSuffix, owner, old, unchangedSinceRead }: AtomicOptions,
+): Promise<AtomicOutcome> {
   const directory = directoryOf(path);
   const temp = inDirectory(directory, `${TEMP_PREFIX}${nameOf(path)}.${randomSuffix()}`);
   let file: WritableFile;
@@ -470,6 +546,7 @@ async function replaceAtomically(
     });
   }
   let open = true;
+  let oldFile: ReadableFile | undefined;
   try {
     // The umask may have narrowed the mode; set it exactly before any secret lands.
     await fs.chmod(temp, mode);
@@ -478,15 +555,34 @@ async function replaceAtomically(
     await file.sync();
     file.close();
     open = false;
+    // Held across the rename: writes to the old inode stay visible.
+    oldFile = old === undefined ? undefined : await fs.openReader(path);
     if (!await unchangedSinceRead()) {
+      oldFile?.close();
       await fs.remove(temp);
-      return false;
+      return { replaced: false };
     }
     await fs.rename(temp, path);
   } catch (error) {
     if (open) file.close();
+    oldFile?.close();
     await fs.remove(temp).catch(() => {});
     throw new FileWriteError(path, reasonOf(error), { cause: error });
+  }
+  let lateWrite: Uint8Array | undefined;
+  if (oldFile !== undefined) {
+    try {
+      let after = await oldFile.readAll();
+      // Truncated and not yet rewritten: wait for the rest.
+      if (after.byteLength === 0 && old!.byteLength > 0) {
+        after = await readSettled(() => oldFile!.readAll());
+      }
+      if (!sameBytes(after, old!)) lateWrite = after;
+    } catch {
+      // The new file is in place; a late write could not be looked for.
+    } finally {
+      oldFile.close();
+    }
   }
   try {
     await fs.syncDirectory(directory);
@@ -500,7 +596,7 @@ async function replaceAtomically(
       },
     );
   }
-  return true;
+  return lateWrite === undefined ? { replaced: true } : { replaced: true, lateWrite };
 }
 
 /** {@linkcode rewriteInPlace}, unless the file changed since `old` was read. */

@@ -405,3 +405,51 @@ Deno.test("updateFile() refuses a file of another uid unless that uid owns the d
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("updateFile() redoes the edit on what a writer put into the old inode just before the rename", async () => {
+  const dir = await tempDir();
+  const path = join(dir, "credentials");
+  await Deno.writeTextFile(path, "[other]\nkey = old\n");
+  let late = true;
+  // The other writer's write lands after our last check, into the inode that
+  // the rename is about to unlink: it would be lost without a look back.
+  const fs: FileSystem = {
+    ...denoFileSystem,
+    rename: async (from, to) => {
+      if (late) {
+        late = false;
+        await Deno.writeTextFile(to, "[other]\nkey = late\n");
+      }
+      await denoFileSystem.rename(from, to);
+    },
+  };
+  const renders: string[] = [];
+  assert.equal(
+    await updateFile(path, (current) => {
+      const old = new TextDecoder().decode(current);
+      renders.push(old);
+      return bytes(old.replace(/\n\[ours\][^]*$/, "\n") + "[ours]\nkey = mine\n");
+    }, { fs }),
+    "written",
+  );
+  assert.deepEqual(renders, ["[other]\nkey = old\n", "[other]\nkey = late\n"]);
+  assert.equal(await text(path), "[other]\nkey = late\n[ours]\nkey = mine\n");
+  assert.deepEqual(await listDir(dir), ["credentials", "credentials.lock"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("updateFile() waits out a file that another writer truncated and is about to rewrite", async () => {
+  const dir = await tempDir();
+  const path = join(dir, "credentials");
+  await Deno.writeTextFile(path, ""); // `aws configure set` truncates, then writes
+  setTimeout(() => Deno.writeTextFileSync(path, "[other]\nkey = theirs\n"), 60);
+  const renders: string[] = [];
+  await updateFile(path, (current) => {
+    const old = new TextDecoder().decode(current);
+    renders.push(old);
+    return bytes(old + "[ours]\nkey = mine\n");
+  });
+  assert.deepEqual(renders, ["[other]\nkey = theirs\n"]);
+  assert.equal(await text(path), "[other]\nkey = theirs\n[ours]\nkey = mine\n");
+  await Deno.remove(dir, { recursive: true });
+});
