@@ -258,8 +258,11 @@ const BOM = "\ufeff";
  *
  * - A replaced key keeps its indentation; its old continuation lines go.
  * - A missing key is inserted after the section's last value line, indented
- *   like the section's last key line, so it can neither continue another
- *   key's value nor absorb a following line.
+ *   like the next header (so not at all, as a rule), so it can neither
+ *   continue another key's value nor absorb a following line, and ends a
+ *   JS SDK sub-block. It takes the line break of the line before it.
+ * - A key of ours that the JS SDK reads as a sub-key of a nested block moves
+ *   to the end of the section.
  * - Sections spelled differently that botocore maps to the same profile
  *   (`[default]` and `[profile default]`, `[profile x]` and `[profile "x"]`)
  *   are each edited and kept: botocore reads only the last one, the JS SDK
@@ -311,13 +314,14 @@ export function upsertSection(text: string, target: SectionTarget, options: Upse
       // header would turn that header into a continuation line.
       const nextIndent = sections[index + 1]?.[0]?.indent ?? "";
       const body = copies.flatMap((copy) => copy.slice(1));
-      output.push(header!, ...editBody(body, options, { eol, nextIndent }));
+      output.push(header!, ...editBody(header!, body, options, { eol, nextIndent }));
     }
   });
   return bom + render(output, eol);
 }
 
 function editBody(
+  header: Line,
   body: Line[],
   options: UpsertOptions,
   { eol, nextIndent }: { eol: string; nextIndent: string },
@@ -327,9 +331,11 @@ function editBody(
   const seen = new Set<string>();
   const merged: Line[] = [];
   let lastValueEnd = 0;
-  let lastIndent: string | undefined;
+  const js = new JsSubsection();
   for (const entry of entries(body)) {
     const head = entry.lines[0]!;
+    const misreadByJs = js.wouldNest(head);
+    for (const line of entry.lines) js.read(line);
     if (head.kind !== "key") {
       merged.push(...entry.lines);
       if (head.kind !== "blank" && head.kind !== "comment") lastValueEnd = merged.length;
@@ -337,19 +343,70 @@ function editBody(
     }
     const key = head.key!;
     if (seen.has(key) || removed.has(key)) continue;
-    seen.add(key);
-    lastIndent = head.indent!;
     const value = managed.get(key);
+    // An indented key after `name =` is that block's sub-key to the JS SDK:
+    // our key moves to the end of the section, where both parsers read it.
+    if (value !== undefined && misreadByJs) continue;
+    seen.add(key);
     if (value === undefined) merged.push(...entry.lines);
     else merged.push({ ...head, content: `${head.indent}${key} = ${value}` });
     lastValueEnd = merged.length;
   }
-  const indent = lastIndent ?? nextIndent;
+  // At the end of the section, indented no deeper than the next header, a
+  // new key can neither continue the value above it nor swallow that header,
+  // and unindented it also ends a JS SDK sub-block. Where that cannot hold
+  // (an indented next header, or a continuation line the JS SDK reads as a
+  // header), it goes first, indented like the line it then precedes: after
+  // a header no line is a continuation, in either parser.
+  const atEnd = nextIndent === "" &&
+    !body.some((line) => line.kind === "continuation" && isJsHeader(line));
+  const firstContent = merged.find((line) => line.kind !== "blank" && line.kind !== "comment");
+  const at = atEnd ? lastValueEnd : 0;
+  const before = at === 0 ? header : merged[at - 1]!;
+  const newline = before.eol === "" ? eol : before.eol;
+  const indent = atEnd
+    ? ""
+    : firstContent === undefined
+    ? nextIndent
+    : firstContent.content.slice(0, leadingSpace(firstContent.content));
   const missing: Line[] = options.set
     .filter(([key]) => !seen.has(key))
-    .map(([key, value]) => ({ content: `${indent}${key} = ${value}`, eol, kind: "key", key }));
-  merged.splice(lastValueEnd, 0, ...missing);
+    .map(([key, value]) => ({
+      content: `${indent}${key} = ${value}`,
+      eol: newline,
+      kind: "key",
+      key,
+    }));
+  merged.splice(at, 0, ...missing);
   return merged;
+}
+
+/** Whether the JS SDK reads `line` as a section header. */
+function isJsHeader(line: Line): boolean {
+  const text = line.content.split(/(^|\s)[;#]/)[0]!.trim();
+  return text.startsWith("[") && text.endsWith("]");
+}
+
+/**
+ * The JS SDK v3's reading of nested blocks (`@smithy/shared-ini-file-loader`):
+ * after a key with an empty value, indented `k = v` lines are its sub-keys
+ * until an unindented `k = v` line.
+ */
+class JsSubsection {
+  #open = false;
+
+  /** Whether the SDK would read `line`, a key line, as a sub-key. */
+  wouldNest(line: Line): boolean {
+    return this.#open && line.kind === "key" && line.content.trimStart() !== line.content;
+  }
+
+  read(line: Line): void {
+    const text = line.content.split(/(^|\s)[;#]/)[0]!.trim();
+    const equals = text.indexOf("=");
+    if (equals <= 0) return;
+    if (text.slice(equals + 1).trim() === "") this.#open = true;
+    else if (line.content.trimStart() === line.content) this.#open = false;
+  }
 }
 
 function render(lines: Line[], newline: string): string {

@@ -255,8 +255,9 @@ Deno.test("upsertSection() keeps a replaced key's indentation", () => {
       credentialsSection("x"),
       KEYS,
     ),
-    "[x]\n\taws_access_key_id = AK2\n\tregion = eu-west-1\n\taws_secret_access_key = SK2\n" +
-      "\taws_session_token = TK2\n",
+    // Inserted keys are not indented deeper than the next header (here: none).
+    "[x]\n\taws_access_key_id = AK2\n\tregion = eu-west-1\naws_secret_access_key = SK2\n" +
+      "aws_session_token = TK2\n",
   );
 });
 
@@ -343,4 +344,24 @@ Deno.test("readSection() joins continuation lines and reads the section botocore
     '[profile dev]\nregion = a\n[dev]\nx = 1\n[profile "dev"]\ns3 =\n  k = v\nregion = b\n';
   const section = readSection(text, configSection("dev"));
   assert.deepEqual([...section!], [["s3", "\nk = v"], ["region", "b"]]);
+});
+
+Deno.test("upsertSection() keeps keys out of a JS SDK sub-block and keeps each parser's line breaks", () => {
+  // After `ec2 =` (empty value), the JS SDK reads indented keys as ec2's
+  // sub-keys; botocore reads them as plain keys. Ours move to the end, unindented.
+  assert.equal(
+    upsertSection(
+      "[x]\n  ec2 =\n  aws_access_key_id = OLD\n  other = 1\n",
+      credentialsSection("x"),
+      KEYS,
+    ),
+    "[x]\n  ec2 =\n  other = 1\naws_access_key_id = AK2\naws_secret_access_key = SK2\n" +
+      "aws_session_token = TK2\n",
+  );
+  // A new key takes the line break of the line before it: the JS SDK does not
+  // break lines at a lone CR, so a CR there would hide the next header from it.
+  assert.equal(
+    upsertSection("[x]\rk = v\n[y]\rz = 1\r", credentialsSection("x"), { set: [["a", "b"]] }),
+    "[x]\rk = v\na = b\n[y]\rz = 1\r",
+  );
 });
