@@ -7,11 +7,13 @@
  */
 
 import { type Credentials, InvalidCredentialsError, parseCredentials } from "./credentials.ts";
+import { deadline, untilAborted } from "./deadline.ts";
 import {
   BodyTooLargeError,
   type HttpGet,
   httpGet,
   type HttpResponse,
+  HttpTimeoutError,
   MAX_BODY_BYTES,
 } from "./http_get.ts";
 import { VERSION } from "./version.ts";
@@ -141,7 +143,6 @@ export class EndpointClient {
   readonly #now: () => Date;
   readonly #onSecret: (secret: string) => void;
   readonly #redact: (text: string) => string;
-  #firstRequest = true;
 
   /** Create a client for `url`. */
   constructor(url: URL, options: EndpointClientOptions = {}) {
@@ -170,49 +171,31 @@ export class EndpointClient {
       Accept: "application/json",
       "User-Agent": `credential-helper/${VERSION}`,
     };
-    const total = new AbortController();
-    const onOuterAbort = () => total.abort(new EndpointError("aborted", "request aborted"));
-    // One deadline for the whole fetch, the token file read included.
-    const cancelTotalDeadline = this.#deadline(
+    // The token file read has the request's deadline: a FIFO or a hung
+    // network file system cannot stall the attempt.
+    const tokenRead = new AbortController();
+    const onOuterAbort = () => tokenRead.abort(new EndpointError("aborted", "request aborted"));
+    signal?.addEventListener("abort", onOuterAbort, { once: true });
+    const cancelTokenDeadline = deadline(
       this.#totalTimeoutMs,
       () =>
-        total.abort(
-          new EndpointError("timeout", `no complete response within ${this.#totalTimeoutMs} ms`),
+        tokenRead.abort(
+          new EndpointError("timeout", `token file not read within ${this.#totalTimeoutMs} ms`),
         ),
     );
-    signal?.addEventListener("abort", onOuterAbort, { once: true });
     try {
       if (signal?.aborted) onOuterAbort();
-      const token = await untilAborted(this.#token(), total.signal);
+      const token = await untilAborted(this.#token(), tokenRead.signal);
+      cancelTokenDeadline();
       if (token !== undefined) headers["Authorization"] = token;
-      const response = await this.#request(headers, total);
+      const response = await this.#request(headers, signal);
       return this.#interpret(response);
     } catch (error) {
-      throw toEndpointError(error, total.signal);
+      throw toEndpointError(error, signal);
     } finally {
-      cancelTotalDeadline();
+      cancelTokenDeadline();
       signal?.removeEventListener("abort", onOuterAbort);
-      this.#firstRequest = false;
     }
-  }
-
-  /**
-   * Call `onExpire` after `ms` unless the returned function cancels it first.
-   *
-   * The first request uses AbortSignal.timeout, because the first setTimeout
-   * of a process costs 7-18 ms (Deno sets its timers up lazily), which would
-   * delay the first write. Later requests use setTimeout, which a cancel
-   * removes outright: an AbortSignal.timeout timer lives on until it fires,
-   * which the soak measures as megabytes at a refresh every 5 ms.
-   */
-  #deadline(ms: number, onExpire: () => void): () => void {
-    if (this.#firstRequest) {
-      const deadline = AbortSignal.timeout(ms);
-      deadline.addEventListener("abort", onExpire, { once: true });
-      return () => deadline.removeEventListener("abort", onExpire);
-    }
-    const timer = setTimeout(onExpire, ms);
-    return () => clearTimeout(timer);
   }
 
   async #token(): Promise<string | undefined> {
@@ -255,31 +238,27 @@ export class EndpointClient {
 
   // Follows same-origin redirects only: a redirect to another host would
   // hand it the Authorization header, and the AWS SDKs do not follow them.
-  async #request(headers: Record<string, string>, total: AbortController): Promise<HttpResponse> {
+  // Each hop has the client's deadlines.
+  async #request(
+    headers: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<HttpResponse> {
     let url = this.#url;
     for (let hop = 0;; hop++) {
-      const headersArrived = this.#deadline(
-        this.#connectTimeoutMs,
-        () =>
-          total.abort(
-            new EndpointError("timeout", `no response headers within ${this.#connectTimeoutMs} ms`),
-          ),
-      );
       let response: HttpResponse;
       try {
         response = await this.#get(url, {
           headers,
-          signal: total.signal,
+          ...(signal === undefined ? {} : { signal }),
           maxBodyBytes: this.#maxBodyBytes,
-          onHeaders: headersArrived,
+          headersTimeoutMs: this.#connectTimeoutMs,
+          totalTimeoutMs: this.#totalTimeoutMs,
         });
       } catch (error) {
         if (error instanceof BodyTooLargeError) {
           throw new EndpointError("too-large", `HTTP response ${error.message}`, { cause: error });
         }
         throw error;
-      } finally {
-        headersArrived();
       }
       if (response.status < 300 || response.status > 399) return response;
       const location = response.headers.get("location");
@@ -353,19 +332,6 @@ export class EndpointClient {
   }
 }
 
-/**
- * `promise`, or a rejection with `signal.reason` as soon as `signal` aborts:
- * for work that cannot itself be cancelled, such as a blocked file read.
- */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
-
 const MAX_DETAIL_LENGTH = 200;
 
 /**
@@ -396,9 +362,10 @@ export function errorDetail(
     : clean;
 }
 
-function toEndpointError(error: unknown, signal: AbortSignal): EndpointError {
+function toEndpointError(error: unknown, signal: AbortSignal | undefined): EndpointError {
   if (error instanceof EndpointError) return error;
-  if (signal.aborted && signal.reason instanceof EndpointError) return signal.reason;
+  if (error instanceof HttpTimeoutError) return new EndpointError("timeout", error.message);
+  if (signal?.aborted) return new EndpointError("aborted", "request aborted");
   // The innermost cause carries the reason (refused, reset, DNS).
   let reason: unknown = error;
   while (reason instanceof Error && reason.cause instanceof Error) reason = reason.cause;

@@ -12,6 +12,8 @@
  * @module
  */
 
+import { deadline } from "./deadline.ts";
+
 /** A complete response. */
 export interface HttpResponse {
   readonly status: number;
@@ -35,6 +37,15 @@ export class BodyTooLargeError extends Error {
   }
 }
 
+/** Thrown when a request runs past one of its deadlines. */
+export class HttpTimeoutError extends Error {
+  /** Create the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "HttpTimeoutError";
+  }
+}
+
 /** Options for {@linkcode httpGet}. */
 export interface HttpGetOptions {
   /** Extra request headers. */
@@ -43,8 +54,10 @@ export interface HttpGetOptions {
   readonly signal?: AbortSignal;
   /** Largest accepted body. Default 1 MiB. */
   readonly maxBodyBytes?: number;
-  /** Called once the status line and headers have arrived. */
-  readonly onHeaders?: () => void;
+  /** Milliseconds until the status line and headers must have arrived, connect included. Default: none. */
+  readonly headersTimeoutMs?: number;
+  /** Milliseconds for the whole request, body included. Default: none. */
+  readonly totalTimeoutMs?: number;
 }
 
 /** The signature of {@linkcode httpGet}, for injection. */
@@ -263,15 +276,40 @@ function connectUnlessAborted(
 }
 
 /**
- * GET `url` over a fresh connection and read the whole response.
+ * GET `url` over a fresh connection and read the whole response, within the
+ * deadlines given.
  *
  * @throws {BodyTooLargeError} when the body exceeds the cap
+ * @throws {HttpTimeoutError} when a deadline passes
  * @throws the signal's reason when it aborts; an `Error` describing any
  *   network or protocol failure otherwise
  */
 export async function httpGet(url: URL, options: HttpGetOptions = {}): Promise<HttpResponse> {
-  const signal = options.signal;
-  signal?.throwIfAborted();
+  options.signal?.throwIfAborted();
+  const local = new AbortController();
+  const onOuterAbort = () => local.abort(options.signal!.reason);
+  options.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  const expire = (ms: number | undefined, what: string) =>
+    ms === undefined
+      ? () => {}
+      : deadline(ms, () => local.abort(new HttpTimeoutError(`${what} within ${ms} ms`)));
+  const cancelTotal = expire(options.totalTimeoutMs, "no complete response");
+  const cancelHeaders = expire(options.headersTimeoutMs, "no response headers");
+  try {
+    return await request(url, options, local.signal, cancelHeaders);
+  } finally {
+    cancelHeaders();
+    cancelTotal();
+    options.signal?.removeEventListener("abort", onOuterAbort);
+  }
+}
+
+async function request(
+  url: URL,
+  options: HttpGetOptions,
+  signal: AbortSignal,
+  onHeaders: () => void,
+): Promise<HttpResponse> {
   const https = url.protocol === "https:";
   const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
   const port = url.port === "" ? (https ? 443 : 80) : Number(url.port);
@@ -286,7 +324,7 @@ export async function httpGet(url: URL, options: HttpGetOptions = {}): Promise<H
       // Already closed.
     }
   };
-  signal?.addEventListener("abort", onAbort, { once: true });
+  signal.addEventListener("abort", onAbort, { once: true });
   try {
     let request = `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n` +
       "Connection: close\r\n";
@@ -299,14 +337,14 @@ export async function httpGet(url: URL, options: HttpGetOptions = {}): Promise<H
     }
     const reader = new Reader(conn);
     const { status, headers } = await readHead(reader);
-    options.onHeaders?.();
+    onHeaders();
     const body = await readBody(reader, status, headers, options.maxBodyBytes ?? MAX_BODY_BYTES);
     return { status, headers, body };
   } catch (error) {
-    if (signal?.aborted) throw signal.reason;
+    if (signal.aborted) throw signal.reason;
     throw error;
   } finally {
-    signal?.removeEventListener("abort", onAbort);
+    signal.removeEventListener("abort", onAbort);
     onAbort();
   }
 }
