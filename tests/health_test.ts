@@ -172,3 +172,34 @@ Deno.test("several targets: ready only when all are; the body lists each profile
   assert.equal(metrics.get('credential_helper_ready{profile="prod"}'), 0);
   assert.equal(metrics.get('credential_helper_refresh_total{profile="prod",result="success"}'), 0);
 });
+
+Deno.test("/metrics passes promtool check metrics, with one target and with several", async () => {
+  const states: RefreshState[] = [
+    { ...INITIAL, attemptStartedAt: undefined, expiration: T0 + 3_600_000, successes: 3 },
+    { ...INITIAL, failures: 2, consecutiveFailures: 2, repairs: 1 },
+  ];
+  for (const count of [1, 2]) {
+    const handler = createHealthHandler({
+      targets: () => states.slice(0, count).map((state, i) => ({ profile: `p.${i}@x+y-z`, state })),
+      now: () => T0,
+      version: "9.9.9",
+    });
+    const body = (await get(handler, "/metrics")).body;
+    const child = new Deno.Command("promtool", {
+      args: ["check", "metrics"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(body));
+    await writer.close();
+    const result = await child.output();
+    const output = new TextDecoder().decode(result.stdout) +
+      new TextDecoder().decode(result.stderr);
+    console.log(
+      `promtool check metrics (${count} target${count > 1 ? "s" : ""}): exit ${result.code}`,
+    );
+    assert.deepEqual([result.code, output], [0, ""]);
+  }
+});
