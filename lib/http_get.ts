@@ -13,6 +13,7 @@
  */
 
 import { deadline } from "./deadline.ts";
+import { type Resolver, systemResolver } from "./resolve.ts";
 
 /** A complete response. */
 export interface HttpResponse {
@@ -58,6 +59,10 @@ export interface HttpGetOptions {
   readonly headersTimeoutMs?: number;
   /** Milliseconds for the whole request, body included. Default: none. */
   readonly totalTimeoutMs?: number;
+  /** `GET` (default) or `PUT` (with an empty body, as the IMDSv2 token request). */
+  readonly method?: "GET" | "PUT";
+  /** Addresses of the URL's host, each tried in turn. Default {@linkcode systemResolver}. */
+  readonly resolve?: Resolver;
 }
 
 /** The signature of {@linkcode httpGet}, for injection. */
@@ -248,11 +253,37 @@ async function readBody(
   return await reader.rest(maxBodyBytes);
 }
 
+/**
+ * Connect to each address of the URL's host in turn, as curl and the Go and
+ * Java SDKs do, until one accepts; TLS is then started with the host name,
+ * so the certificate is checked against the name, not the address.
+ */
+async function connectToAny(url: URL, resolve: Resolver, signal: AbortSignal): Promise<Deno.Conn> {
+  const https = url.protocol === "https:";
+  const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const port = url.port === "" ? (https ? 443 : 80) : Number(url.port);
+  const addresses = await resolve(hostname);
+  let lastError: unknown;
+  for (const address of addresses) {
+    let tcp: Deno.TcpConn;
+    try {
+      tcp = await connectUnlessAborted(Deno.connect({ hostname: address, port }), signal);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      lastError = error;
+      continue;
+    }
+    if (!https) return tcp;
+    return await connectUnlessAborted(Deno.startTls(tcp, { hostname }), signal);
+  }
+  throw lastError ?? new Error(`no address for ${hostname}`);
+}
+
 /** Resolve with `promise`, or reject as soon as `signal` aborts; a late connection is closed. */
-function connectUnlessAborted(
-  connecting: Promise<Deno.Conn>,
+function connectUnlessAborted<C extends Deno.Conn>(
+  connecting: Promise<C>,
   signal: AbortSignal | undefined,
-): Promise<Deno.Conn> {
+): Promise<C> {
   if (signal === undefined) return connecting;
   return new Promise((resolve, reject) => {
     const onAbort = () => {
@@ -310,13 +341,7 @@ async function request(
   signal: AbortSignal,
   onHeaders: () => void,
 ): Promise<HttpResponse> {
-  const https = url.protocol === "https:";
-  const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  const port = url.port === "" ? (https ? 443 : 80) : Number(url.port);
-  const conn = await connectUnlessAborted(
-    https ? Deno.connectTls({ hostname, port }) : Deno.connect({ hostname, port }),
-    signal,
-  );
+  const conn = await connectToAny(url, options.resolve ?? systemResolver, signal);
   const onAbort = () => {
     try {
       conn.close();
@@ -326,8 +351,9 @@ async function request(
   };
   signal.addEventListener("abort", onAbort, { once: true });
   try {
-    let request = `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n` +
-      "Connection: close\r\n";
+    const method = options.method ?? "GET";
+    let request = `${method} ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n` +
+      "Connection: close\r\n" + (method === "PUT" ? "Content-Length: 0\r\n" : "");
     for (const [name, value] of Object.entries(options.headers ?? {})) {
       request += `${name}: ${value}\r\n`;
     }
