@@ -38,7 +38,10 @@ const RFC3339 =
 export function parseRfc3339(text: string): Date {
   if (!RFC3339.test(text)) throw new SyntaxError(`not an RFC 3339 timestamp: "${text}"`);
   const date = new Date(text.replace(" ", "T"));
-  if (Number.isNaN(date.getTime())) {
+  // Date rolls 31 February over into March; a real instant keeps its date.
+  const [year, month, day] = text.slice(0, 10).split("-").map(Number) as [number, number, number];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (Number.isNaN(date.getTime()) || day > daysInMonth) {
     throw new SyntaxError(`not an RFC 3339 timestamp: "${text}"`);
   }
   return date;
@@ -70,9 +73,11 @@ function requireString(body: Record<string, unknown>, field: string): string {
 /**
  * Validate an endpoint's parsed JSON body into {@linkcode Credentials}.
  *
- * Requires non-empty strings `AccessKeyId`, `SecretAccessKey`, `Token` and an
- * RFC 3339 `Expiration` later than `now`. `AccountId` is optional. Error
- * messages name fields, never values, so they are safe to log.
+ * Requires non-empty strings `AccessKeyId`, `SecretAccessKey`, `Token` (or
+ * `SessionToken`, the `credential_process` shape that some servers send, as
+ * the AWS C runtime accepts) and an RFC 3339 `Expiration` later than `now`.
+ * `AccountId` is optional. Error messages name fields, never values, so they
+ * are safe to log.
  *
  * @throws {InvalidCredentialsError} when the body is not a usable credential set
  */
@@ -84,7 +89,10 @@ export function parseCredentials(body: unknown, now: Date): Credentials {
   const record = body as Record<string, unknown>;
   const accessKeyId = requireString(record, "AccessKeyId");
   const secretAccessKey = requireString(record, "SecretAccessKey");
-  const sessionToken = requireString(record, "Token");
+  const tokenField = record["Token"] === undefined && record["SessionToken"] !== undefined
+    ? "SessionToken"
+    : "Token";
+  const sessionToken = requireString(record, tokenField);
   const expirationText = requireString(record, "Expiration");
   let expiration: Date;
   try {

@@ -92,3 +92,55 @@ Deno.test("parseRfc3339() accepts offsets and fractions and rejects other date f
     assert.throws(() => parseRfc3339(bad), SyntaxError, bad);
   }
 });
+
+Deno.test("parseCredentials() takes SessionToken for Token, the credential_process shape", () => {
+  const body = {
+    Version: 1,
+    AccessKeyId: "ASIAPROCESS",
+    SecretAccessKey: "secret",
+    SessionToken: "session-token",
+    Expiration: "2026-11-27T13:00:00Z",
+  };
+  const credentials = parseCredentials(body, new Date("2026-11-27T12:00:00Z"));
+  assert.equal(credentials.sessionToken, "session-token");
+  // Token wins when both are there; an empty SessionToken is refused like an empty Token.
+  assert.equal(
+    parseCredentials({ ...body, Token: "token" }, new Date("2026-11-27T12:00:00Z")).sessionToken,
+    "token",
+  );
+  assert.throws(
+    () => parseCredentials({ ...body, SessionToken: "" }, new Date("2026-11-27T12:00:00Z")),
+    /response field SessionToken is empty/,
+  );
+  const { SessionToken: _, ...neither } = body;
+  assert.throws(
+    () => parseCredentials(neither, new Date("2026-11-27T12:00:00Z")),
+    /response has no Token/,
+  );
+});
+
+Deno.test("parseRfc3339() takes the forms servers send and refuses the rest", () => {
+  const accepted: Array<[string, string]> = [
+    ["2026-11-27T13:00:00Z", "2026-11-27T13:00:00.000Z"],
+    ["2026-11-27T13:00:00.123Z", "2026-11-27T13:00:00.123Z"],
+    ["2026-11-27T13:00:00.123456789Z", "2026-11-27T13:00:00.123Z"],
+    ["2026-11-27T15:00:00+02:00", "2026-11-27T13:00:00.000Z"],
+    ["2026-11-27T08:30:00.5-04:30", "2026-11-27T13:00:00.500Z"],
+    ["2026-11-27 13:00:00z", "2026-11-27T13:00:00.000Z"],
+  ];
+  for (const [text, iso] of accepted) assert.equal(parseRfc3339(text).toISOString(), iso, text);
+  for (
+    const text of [
+      "2026-11-27T13:00:00", // no offset
+      "2026-11-27",
+      "2026-02-31T00:00:00Z", // no such day
+      "2026-11-27T24:00:00Z",
+      "2026-11-27T13:00Z",
+      "1764248400",
+      "Fri, 27 Nov 2026 13:00:00 GMT",
+      "2026-11-27T13:00:00+0200",
+    ]
+  ) {
+    assert.throws(() => parseRfc3339(text), /not an RFC 3339 timestamp/, text);
+  }
+});
