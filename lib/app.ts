@@ -10,6 +10,7 @@ import { sweepTempFiles } from "./atomic_file.ts";
 import type { Config } from "./config.ts";
 import { EndpointClient } from "./endpoint.ts";
 import { FileQueue } from "./file_queue.ts";
+import { ImdsClient } from "./imds.ts";
 import { createHealthHandler, type TargetState } from "./health.ts";
 import { Logger } from "./log.ts";
 import { checkProfile, writeProfile } from "./profile_writer.ts";
@@ -35,12 +36,26 @@ interface Running {
   readonly refresher: Refresher;
 }
 
+/** The client for a target's source. */
+function sourceClient(target: Target, logger: Logger): EndpointClient | ImdsClient {
+  const secrets = {
+    onSecret: (secret: string) => logger.addSecret(secret),
+    redact: (text: string) => logger.redact(text),
+  };
+  const source = target.source;
+  if (source.kind === "imds") {
+    return new ImdsClient(source.endpoint, {
+      ...secrets,
+      ...(source.instanceProfileName === undefined
+        ? {}
+        : { instanceProfileName: source.instanceProfileName }),
+    });
+  }
+  return new EndpointClient(source.endpoint, { authorization: source.authorization, ...secrets });
+}
+
 function wire(target: Target, logger: Logger, queue: FileQueue): Running {
-  const client = new EndpointClient(target.source.endpoint, {
-    authorization: target.source.authorization,
-    onSecret: (secret) => logger.addSecret(secret),
-    redact: (text) => logger.redact(text),
-  });
+  const client = sourceClient(target, logger);
   const refresher = new Refresher({
     fetchCredentials: (signal) => client.fetchCredentials(signal),
     writeCredentials: async (credentials, signal) => ({
@@ -56,6 +71,7 @@ function wire(target: Target, logger: Logger, queue: FileQueue): Running {
 
 function targetFields(target: Target) {
   return {
+    source: target.source.kind,
     endpoint: describeSource(target.source),
     profile: target.profile,
     credentials_file: target.credentialsFile,

@@ -14,7 +14,8 @@
 import type { ReplaceMode } from "./atomic_file.ts";
 import { type AuthorizationSource, ECS_ENDPOINT_BASE, endpointUrlProblem } from "./endpoint.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
-import type { Target } from "./target.ts";
+import { IMDS_HTTP_HOSTS, IMDS_MODE_ENDPOINTS } from "./imds.ts";
+import type { Source, Target } from "./target.ts";
 import { VERSION } from "./version.ts";
 
 /** The subcommands. */
@@ -108,6 +109,42 @@ export const SETTINGS: readonly Setting[] = [
     scope: "target",
     type: "string",
     secret: true,
+  },
+  {
+    key: "source",
+    variables: [],
+    flag: "--source",
+    default: "container",
+    help: "container or imds; without it, imds when only IMDS settings are given",
+    scope: "target",
+    type: "string",
+  },
+  {
+    key: "imds_endpoint",
+    variables: ["AWS_EC2_METADATA_SERVICE_ENDPOINT"],
+    flag: "--imds-endpoint",
+    default: "unset",
+    help: "IMDSv2 endpoint, e.g. http://127.0.0.1:9911 (aws_signing_helper serve); selects IMDS",
+    scope: "target",
+    type: "string",
+  },
+  {
+    key: "imds_endpoint_mode",
+    variables: ["AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"],
+    flag: "--imds-endpoint-mode",
+    default: "unset",
+    help: "IPv4 (http://169.254.169.254) or IPv6 (http://[fd00:ec2::254]); selects IMDS",
+    scope: "target",
+    type: "string",
+  },
+  {
+    key: "instance_profile_name",
+    variables: ["AWS_EC2_INSTANCE_PROFILE_NAME"],
+    flag: "--instance-profile-name",
+    default: "unset",
+    help: "IMDS role to ask for; default: the first one the service lists",
+    scope: "target",
+    type: "string",
   },
   {
     key: "refresh_interval",
@@ -387,9 +424,7 @@ function parseProcessSettings(raw: RawValues) {
 }
 
 function parseTarget(raw: RawValues, home: string | undefined): Target {
-  const allowInsecureEndpoint = parseBoolean(raw.get("allow_insecure_endpoint"), false);
-  const endpoint = parseEndpoint(raw, allowInsecureEndpoint);
-  const authorization = parseAuthorization(raw);
+  const source = parseSource(raw);
   const refreshIntervalSeconds = parseWholeNumber(raw.get("refresh_interval"), 900, 1);
   const refreshBeforeExpirySeconds = parseWholeNumber(raw.get("refresh_before_expiry"), 300, 0);
 
@@ -441,11 +476,7 @@ function parseTarget(raw: RawValues, home: string | undefined): Target {
   );
   return Object.freeze({
     profile,
-    source: Object.freeze({
-      kind: "container" as const,
-      endpoint,
-      authorization: Object.freeze(authorization),
-    }),
+    source,
     refreshIntervalSeconds,
     refreshBeforeExpirySeconds,
     region,
@@ -494,8 +525,17 @@ function checkTargetsApart(targets: readonly Target[]): void {
   }
 }
 
+/** Settings of the container source. */
+const CONTAINER_KEYS = [
+  "endpoint",
+  "relative_uri",
+  "authorization_token_file",
+  "authorization_token",
+];
+/** Settings of the IMDS source. */
+const IMDS_KEYS = ["imds_endpoint", "imds_endpoint_mode", "instance_profile_name"];
 /** Settings that say where a profile's credentials come from. */
-const SOURCE_KEYS = ["endpoint", "relative_uri", "authorization_token_file", "authorization_token"];
+const SOURCE_KEYS = ["source", ...CONTAINER_KEYS, ...IMDS_KEYS];
 
 /** The config file's content: top-level raw values and each profile's. */
 interface ConfigFile {
@@ -681,6 +721,75 @@ function helpOrVersion(command: "help" | "version"): CommandLine {
 
 function bad(raw: Raw, allowed: string): ConfigError {
   return new ConfigError(`${raw.name} must be ${allowed}, got ${JSON.stringify(raw.text)}`);
+}
+
+/**
+ * The source, as the SDKs' default chain picks it: the container endpoint
+ * when any of its settings is given (it wins over IMDS settings), else IMDS
+ * when any of those is, else the default container endpoint. `source` makes
+ * the choice explicit; the other kind's settings are then refused.
+ */
+function parseSource(raw: RawValues): Source {
+  const allowInsecure = parseBoolean(raw.get("allow_insecure_endpoint"), false);
+  const explicit = raw.get("source");
+  if (explicit !== undefined && explicit.text !== "container" && explicit.text !== "imds") {
+    throw bad(explicit, "container or imds");
+  }
+  const container = CONTAINER_KEYS.some((key) => raw.has(key));
+  const imds = IMDS_KEYS.some((key) => raw.has(key));
+  const kind = explicit?.text ?? (container || !imds ? "container" : "imds");
+  const foreign = (kind === "imds" ? CONTAINER_KEYS : explicit === undefined ? [] : IMDS_KEYS)
+    .map((key) => raw.get(key)).find((value) => value !== undefined);
+  if (foreign !== undefined) {
+    throw new ConfigError(`${foreign.name} cannot be used with source ${kind}`);
+  }
+  if (kind === "container") {
+    return Object.freeze({
+      kind: "container" as const,
+      endpoint: parseEndpoint(raw, allowInsecure),
+      authorization: Object.freeze(parseAuthorization(raw)),
+    });
+  }
+  return Object.freeze({
+    kind: "imds" as const,
+    endpoint: parseImdsEndpoint(raw, allowInsecure),
+    instanceProfileName: parseRoleName(raw.get("instance_profile_name")),
+  });
+}
+
+function parseImdsEndpoint(raw: RawValues, allowInsecure: boolean): URL {
+  const modeRaw = raw.get("imds_endpoint_mode");
+  const endpointRaw = raw.get("imds_endpoint");
+  let text = IMDS_MODE_ENDPOINTS.IPv4 as string;
+  let source: Raw = endpointRaw ?? modeRaw ?? { name: "AWS_EC2_METADATA_SERVICE_ENDPOINT", text };
+  if (endpointRaw !== undefined) text = endpointRaw.text;
+  else if (modeRaw !== undefined) {
+    // The SDKs compare the mode without regard to case.
+    const mode = Object.keys(IMDS_MODE_ENDPOINTS).find((m) =>
+      m.toLowerCase() === modeRaw.text.toLowerCase()
+    ) as keyof typeof IMDS_MODE_ENDPOINTS | undefined;
+    if (mode === undefined) throw bad(modeRaw, "IPv4 or IPv6");
+    text = IMDS_MODE_ENDPOINTS[mode];
+    source = modeRaw;
+  }
+  if (!URL.canParse(text)) throw bad(source, "an absolute http or https URI");
+  const url = new URL(text);
+  if ((url.pathname !== "/" && url.pathname !== "") || url.search !== "" || url.hash !== "") {
+    throw bad(source, "a scheme, host and port only, such as http://127.0.0.1:9911");
+  }
+  const problem = endpointUrlProblem(url, allowInsecure, IMDS_HTTP_HOSTS);
+  if (problem !== undefined) {
+    throw new ConfigError(`${source.name} is not allowed: ${problem}, got ${JSON.stringify(text)}`);
+  }
+  return url;
+}
+
+function parseRoleName(raw: Raw | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^[\w+=,.@-]{1,128}$/.test(raw.text)) {
+    throw bad(raw, "an IAM role name (1 to 128 of A-Z a-z 0-9 + = , . @ _ -)");
+  }
+  return raw.text;
 }
 
 function parseEndpoint(raw: RawValues, allowInsecure: boolean): URL {

@@ -21,9 +21,15 @@ import { VERSION } from "./version.ts";
 /** Where the ECS form `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` is appended. */
 export const ECS_ENDPOINT_BASE = "http://169.254.170.2";
 
-// Hosts that the AWS SDKs accept over plain http: the ECS and EKS Pod
-// Identity link-local agents. Loopback is checked separately.
-const INSECURE_ALLOWED_HOSTS = new Set(["169.254.170.2", "169.254.170.23", "[fd00:ec2::23]"]);
+/**
+ * Hosts that the AWS SDKs accept over plain http for the container source:
+ * the ECS and EKS Pod Identity link-local agents. Loopback is always allowed.
+ */
+export const CONTAINER_HTTP_HOSTS: readonly string[] = [
+  "169.254.170.2",
+  "169.254.170.23",
+  "[fd00:ec2::23]",
+];
 
 /** Whether `hostname` (as `URL.hostname` gives it) is a loopback address. */
 export function isLoopbackHost(hostname: string): boolean {
@@ -40,7 +46,11 @@ export function isLoopbackHost(hostname: string): boolean {
  *
  * @returns a reason the URL is refused, or `undefined` when it is fine
  */
-export function endpointUrlProblem(url: URL, allowInsecure: boolean): string | undefined {
+export function endpointUrlProblem(
+  url: URL,
+  allowInsecure: boolean,
+  httpHosts: readonly string[] = CONTAINER_HTTP_HOSTS,
+): string | undefined {
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     return `scheme must be http or https, got "${url.protocol.slice(0, -1)}"`;
   }
@@ -48,8 +58,10 @@ export function endpointUrlProblem(url: URL, allowInsecure: boolean): string | u
     return "user information in the URI is not allowed";
   }
   if (url.protocol === "https:" || allowInsecure) return undefined;
-  if (isLoopbackHost(url.hostname) || INSECURE_ALLOWED_HOSTS.has(url.hostname)) return undefined;
-  return `plain http is only allowed to loopback, 169.254.170.2, 169.254.170.23 and [fd00:ec2::23], got host "${url.hostname}" (set ALLOW_INSECURE_ENDPOINT=true to permit it)`;
+  if (isLoopbackHost(url.hostname) || httpHosts.includes(url.hostname)) return undefined;
+  return `plain http is only allowed to loopback, ${httpHosts.slice(0, -1).join(", ")} and ${
+    httpHosts.at(-1)
+  }, got host "${url.hostname}" (set ALLOW_INSECURE_ENDPOINT=true to permit it)`;
 }
 
 /** Thrown when a fetch from the endpoint does not yield usable credentials. */
@@ -286,49 +298,82 @@ export class EndpointClient {
   }
 
   #interpret(response: HttpResponse): Credentials {
-    const { status, body: bytes } = response;
-    const text = new TextDecoder().decode(bytes);
-    let body: unknown;
-    let parsed = false;
-    try {
-      body = JSON.parse(text);
-      parsed = true;
-    } catch {
-      // Reported below, with the status, which matters more.
+    return interpretCredentials(response, {
+      onSecret: this.#onSecret,
+      redact: this.#redact,
+      now: this.#now(),
+      requireSuccessCode: false,
+    });
+  }
+}
+
+/** What {@linkcode interpretCredentials} needs besides the response. */
+export interface InterpretContext {
+  readonly onSecret: (secret: string) => void;
+  readonly redact: (text: string) => string;
+  readonly now: Date;
+  /** IMDS: a `Code` other than `Success` fails, even with HTTP 200. */
+  readonly requireSuccessCode: boolean;
+}
+
+/**
+ * A credentials response, validated: 2xx, JSON, and a usable set. Every
+ * secret in the body is handed to `onSecret` before anything from the body
+ * can reach a message.
+ *
+ * @throws {EndpointError} with a message safe to log
+ */
+export function interpretCredentials(
+  response: HttpResponse,
+  context: InterpretContext,
+): Credentials {
+  const { status, body: bytes } = response;
+  const text = new TextDecoder().decode(bytes);
+  let body: unknown;
+  let parsed = false;
+  try {
+    body = JSON.parse(text);
+    parsed = true;
+  } catch {
+    // Reported below, with the status, which matters more.
+  }
+  if (body !== null && typeof body === "object") {
+    const record = body as Record<string, unknown>;
+    for (const field of ["SecretAccessKey", "Token", "SessionToken"]) {
+      const value = record[field];
+      if (typeof value === "string") context.onSecret(value);
     }
-    // Secrets in any JSON body, an error body included, are known before
-    // anything from it can reach a log line.
-    if (body !== null && typeof body === "object") {
-      const record = body as Record<string, unknown>;
-      for (const field of ["SecretAccessKey", "Token", "SessionToken"]) {
-        const value = record[field];
-        if (typeof value === "string") this.#onSecret(value);
-      }
+  }
+  if (status < 200 || status > 299) {
+    const detail = parsed ? errorDetail(body, context.redact) : undefined;
+    throw new EndpointError(
+      "http-status",
+      `endpoint answered HTTP ${status}${detail === undefined ? "" : `: ${detail}`}`,
+    );
+  }
+  if (!parsed) {
+    const looksHtml = /^\s*</.test(text);
+    throw new EndpointError(
+      "not-json",
+      `HTTP ${status} body is not JSON${
+        looksHtml ? " (looks like HTML)" : ""
+      } (${bytes.byteLength} bytes)`,
+    );
+  }
+  if (context.requireSuccessCode && body !== null && typeof body === "object") {
+    const code = (body as Record<string, unknown>)["Code"];
+    if (code !== undefined && code !== "Success") {
+      const detail = errorDetail(body, context.redact) ?? JSON.stringify(code);
+      throw new EndpointError("not-success", `metadata service answered Code ${detail}`);
     }
-    if (status < 200 || status > 299) {
-      const detail = parsed ? errorDetail(body, this.#redact) : undefined;
-      throw new EndpointError(
-        "http-status",
-        `endpoint answered HTTP ${status}${detail === undefined ? "" : `: ${detail}`}`,
-      );
+  }
+  try {
+    return parseCredentials(body, context.now);
+  } catch (error) {
+    if (error instanceof InvalidCredentialsError) {
+      throw new EndpointError("invalid", error.message, { cause: error });
     }
-    if (!parsed) {
-      const looksHtml = /^\s*</.test(text);
-      throw new EndpointError(
-        "not-json",
-        `HTTP ${status} body is not JSON${
-          looksHtml ? " (looks like HTML)" : ""
-        } (${bytes.byteLength} bytes)`,
-      );
-    }
-    try {
-      return parseCredentials(body, this.#now());
-    } catch (error) {
-      if (error instanceof InvalidCredentialsError) {
-        throw new EndpointError("invalid", error.message, { cause: error });
-      }
-      throw error;
-    }
+    throw error;
   }
 }
 
@@ -362,9 +407,13 @@ export function errorDetail(
     : clean;
 }
 
-function toEndpointError(error: unknown, signal: AbortSignal | undefined): EndpointError {
+/** Any failure of a request as an {@linkcode EndpointError} with a message safe to log. */
+export function toEndpointError(error: unknown, signal: AbortSignal | undefined): EndpointError {
   if (error instanceof EndpointError) return error;
   if (error instanceof HttpTimeoutError) return new EndpointError("timeout", error.message);
+  if (error instanceof BodyTooLargeError) {
+    return new EndpointError("too-large", `HTTP response ${error.message}`, { cause: error });
+  }
   if (signal?.aborted) return new EndpointError("aborted", "request aborted");
   // The innermost cause carries the reason (refused, reset, DNS).
   let reason: unknown = error;

@@ -16,8 +16,17 @@ export interface ContainerSource {
   readonly authorization: AuthorizationSource;
 }
 
+/** The EC2 instance metadata service, IMDSv2 (EC2, `aws_signing_helper serve`). */
+export interface ImdsSource {
+  readonly kind: "imds";
+  /** Scheme, host and port of the service. */
+  readonly endpoint: URL;
+  /** The role to ask for; when unset, the first one the service lists. */
+  readonly instanceProfileName: string | undefined;
+}
+
 /** Where a target's credentials come from. */
-export type Source = ContainerSource;
+export type Source = ContainerSource | ImdsSource;
 
 /** One profile to keep fresh. */
 export interface Target {
@@ -36,5 +45,7 @@ export interface Target {
 
 /** The source's address for logs: no query string, no token. */
 export function describeSource(source: Source): string {
-  return source.endpoint.origin + source.endpoint.pathname;
+  return source.kind === "imds"
+    ? source.endpoint.origin
+    : source.endpoint.origin + source.endpoint.pathname;
 }

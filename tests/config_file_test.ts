@@ -5,6 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { ConfigError, parseConfig } from "../lib/config.ts";
+import type { Source } from "../lib/target.ts";
+
+const authorizationOf = (source: Source) =>
+  source.kind === "container" ? source.authorization : undefined;
 
 const HOME = "/home/app";
 
@@ -62,7 +66,7 @@ Deno.test("config file: top-level defaults, per-profile overrides, one target pe
   assert.deepEqual(
     {
       endpoint: dev!.source.endpoint.href,
-      authorization: dev!.source.authorization,
+      authorization: authorizationOf(dev!.source),
       region: dev!.region,
       output: dev!.output,
       interval: dev!.refreshIntervalSeconds,
@@ -85,7 +89,7 @@ Deno.test("config file: top-level defaults, per-profile overrides, one target pe
       write: "atomic",
     },
   );
-  assert.deepEqual(prod!.source.authorization, { kind: "file", path: "/var/run/secrets/token" });
+  assert.deepEqual(authorizationOf(prod!.source), { kind: "file", path: "/var/run/secrets/token" });
   assert.deepEqual(
     [prod!.region, prod!.output, prod!.refreshIntervalSeconds, prod!.writeMode],
     ["us-west-2", "json", 300, "inplace"],
@@ -152,7 +156,7 @@ Deno.test("config file: every mistake is one line naming the key path, the value
     ],
     [
       { profiles: { a: { endpont: "http://127.0.0.1/" } } },
-      "profiles.a.endpont is not a known key here; allowed: allow_insecure_endpoint, authorization_token, authorization_token_file, config_file, credentials_file, endpoint, file_mode, output, refresh_before_expiry, refresh_interval, region, relative_uri, write_mode",
+      "profiles.a.endpont is not a known key here; allowed: allow_insecure_endpoint, authorization_token, authorization_token_file, config_file, credentials_file, endpoint, file_mode, imds_endpoint, imds_endpoint_mode, instance_profile_name, output, refresh_before_expiry, refresh_interval, region, relative_uri, source, write_mode",
     ],
     [
       { endpoint: "http://127.0.0.1/", profiles: { a: {} } },
@@ -160,7 +164,7 @@ Deno.test("config file: every mistake is one line naming the key path, the value
     ],
     [
       { profiles: { a: { listen_port: 3000 } } },
-      "profiles.a.listen_port is not a known key here; allowed: allow_insecure_endpoint, authorization_token, authorization_token_file, config_file, credentials_file, endpoint, file_mode, output, refresh_before_expiry, refresh_interval, region, relative_uri, write_mode",
+      "profiles.a.listen_port is not a known key here; allowed: allow_insecure_endpoint, authorization_token, authorization_token_file, config_file, credentials_file, endpoint, file_mode, imds_endpoint, imds_endpoint_mode, instance_profile_name, output, refresh_before_expiry, refresh_interval, region, relative_uri, source, write_mode",
     ],
     [
       { profiles: { DEFAULT: {} } },
@@ -239,5 +243,41 @@ Deno.test("config file: one that cannot be read is one line", () => {
   assert.equal(
     message,
     'CREDENTIAL_HELPER_CONFIG "/missing.json" cannot be read: No such file or directory (os error 2)',
+  );
+});
+
+Deno.test("config file: a profile can use IMDS, and the two sources' keys never mix", () => {
+  const config = parse({
+    profiles: {
+      ec2: { source: "imds" },
+      signer: {
+        source: "imds",
+        imds_endpoint: "http://127.0.0.1:9911",
+        instance_profile_name: "r",
+      },
+      implied: { imds_endpoint: "http://127.0.0.1:9912" },
+      container: { endpoint: "http://127.0.0.1:8080/creds" },
+    },
+  });
+  assert.deepEqual(
+    config.targets.map((t) => [t.profile, t.source.kind, t.source.endpoint.href]),
+    [
+      ["ec2", "imds", "http://169.254.169.254/"],
+      ["signer", "imds", "http://127.0.0.1:9911/"],
+      ["implied", "imds", "http://127.0.0.1:9912/"],
+      ["container", "container", "http://127.0.0.1:8080/creds"],
+    ],
+  );
+  assert.equal(
+    error({ profiles: { x: { source: "imds", endpoint: "http://127.0.0.1/" } } }),
+    "profiles.x.endpoint cannot be used with source imds",
+  );
+  assert.equal(
+    error({ profiles: { x: { source: "container", imds_endpoint: "http://127.0.0.1/" } } }),
+    "profiles.x.imds_endpoint cannot be used with source container",
+  );
+  assert.equal(
+    error({ profiles: { x: { source: "ec2" } } }),
+    'profiles.x.source must be container or imds, got "ec2"',
   );
 });

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
 import { ConfigError, helpText, parseConfig, SETTINGS, VARIABLES } from "../lib/config.ts";
+import type { Source } from "../lib/target.ts";
+
+const authorizationOf = (source: Source) =>
+  source.kind === "container" ? source.authorization : undefined;
 
 const env = (vars: Record<string, string>) => (name: string) => vars[name];
 const HOME = { HOME: "/home/app" };
@@ -18,7 +22,7 @@ Deno.test("parseConfig() applies every documented default", () => {
   const config = parseConfig(env(HOME));
   assert.equal(config.command, "run");
   assert.equal(config.targets[0]!.source.endpoint.href, "http://localhost:8080/creds");
-  assert.deepEqual(config.targets[0]!.source.authorization, { kind: "none" });
+  assert.deepEqual(authorizationOf(config.targets[0]!.source), { kind: "none" });
   assert.equal(config.targets[0]!.refreshIntervalSeconds, 900);
   assert.equal(config.targets[0]!.refreshBeforeExpirySeconds, 300);
   assert.equal(config.targets[0]!.region, "us-east-2");
@@ -60,7 +64,7 @@ Deno.test("parseConfig() reads every variable", () => {
     LOG_FORMAT: "json",
   }));
   assert.equal(config.targets[0]!.source.endpoint.href, "https://creds.example.com/v1");
-  assert.deepEqual(config.targets[0]!.source.authorization, { kind: "value", token: "tok" });
+  assert.deepEqual(authorizationOf(config.targets[0]!.source), { kind: "value", token: "tok" });
   assert.equal(config.targets[0]!.refreshIntervalSeconds, 60);
   assert.equal(config.targets[0]!.refreshBeforeExpirySeconds, 0);
   assert.equal(config.targets[0]!.region, "eu-west-1");
@@ -91,7 +95,7 @@ Deno.test("parseConfig() lets the token file win over the token", () => {
     AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: "/var/run/token",
     AWS_CONTAINER_AUTHORIZATION_TOKEN: "inline",
   }));
-  assert.deepEqual(config.targets[0]!.source.authorization, {
+  assert.deepEqual(authorizationOf(config.targets[0]!.source), {
     kind: "file",
     path: "/var/run/token",
   });
@@ -297,5 +301,66 @@ Deno.test("parseConfig() expands ~ and $HOME in file paths as botocore does, and
   assert.throws(
     () => parseConfig(env({ AWS_SHARED_CREDENTIALS_FILE: "~/c", AWS_CONFIG_FILE: "/c" })),
     /AWS_SHARED_CREDENTIALS_FILE must be a path that does not use ~ or \$HOME, since HOME is not set/,
+  );
+});
+
+Deno.test("parseConfig() selects IMDS by the SDKs' variables; container variables win", () => {
+  const imds = (vars: Record<string, string>) =>
+    parseConfig(env({ ...HOME, ...vars })).targets[0]!.source;
+  assert.deepEqual(
+    imds({ AWS_EC2_METADATA_SERVICE_ENDPOINT: "http://127.0.0.1:9911" }),
+    { kind: "imds", endpoint: new URL("http://127.0.0.1:9911"), instanceProfileName: undefined },
+  );
+  for (
+    const [mode, url] of [["IPv4", "http://169.254.169.254"], ["ipv6", "http://[fd00:ec2::254]"]]
+  ) {
+    const source = imds({ AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE: mode! });
+    assert.equal(source.endpoint.href, new URL(url!).href, mode);
+  }
+  const named = imds({
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: "http://[fd00:ec2::23]",
+    AWS_EC2_INSTANCE_PROFILE_NAME: "my-role",
+  });
+  assert.deepEqual([named.kind, named.kind === "imds" && named.instanceProfileName], [
+    "imds",
+    "my-role",
+  ]);
+  // The container source wins, as in the SDKs' default chain.
+  const both = imds({
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: "http://127.0.0.1:9911",
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: "http://127.0.0.1:8080/creds",
+  });
+  assert.deepEqual([both.kind, both.endpoint.href], ["container", "http://127.0.0.1:8080/creds"]);
+  assert.equal(imds({}).kind, "container");
+});
+
+Deno.test("parseConfig() refuses bad IMDS settings with one line", () => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [
+      { AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE: "IPv5" },
+      'AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE must be IPv4 or IPv6, got "IPv5"',
+    ],
+    [
+      { AWS_EC2_METADATA_SERVICE_ENDPOINT: "http://10.0.0.1" },
+      'AWS_EC2_METADATA_SERVICE_ENDPOINT is not allowed: plain http is only allowed to loopback, 169.254.169.254, [fd00:ec2::254] and [fd00:ec2::23], got host "10.0.0.1" (set ALLOW_INSECURE_ENDPOINT=true to permit it), got "http://10.0.0.1"',
+    ],
+    [
+      { AWS_EC2_METADATA_SERVICE_ENDPOINT: "http://127.0.0.1:9911/latest" },
+      'AWS_EC2_METADATA_SERVICE_ENDPOINT must be a scheme, host and port only, such as http://127.0.0.1:9911, got "http://127.0.0.1:9911/latest"',
+    ],
+    [
+      {
+        AWS_EC2_METADATA_SERVICE_ENDPOINT: "http://127.0.0.1:9911",
+        AWS_EC2_INSTANCE_PROFILE_NAME: "a/b",
+      },
+      'AWS_EC2_INSTANCE_PROFILE_NAME must be an IAM role name (1 to 128 of A-Z a-z 0-9 + = , . @ _ -), got "a/b"',
+    ],
+  ];
+  for (const [vars, message] of cases) assert.equal(configError(vars), message);
+  // Plain http to the EC2 metadata address, and https anywhere, are fine.
+  assert.equal(
+    parseConfig(env({ ...HOME, AWS_EC2_METADATA_SERVICE_ENDPOINT: "https://imds.example.com" }))
+      .targets[0]!.source.kind,
+    "imds",
   );
 });
