@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { fromIni } from "@aws-sdk/credential-provider-ini";
 import { loadSharedConfigFiles } from "@smithy/core/config";
 import { type IssuedCredentials, startFakeEndpoint } from "./fake_endpoint.ts";
+import { startFakeImds } from "./fake_imds.ts";
 import {
   assertNoSecretsIn,
   helperEnv,
@@ -166,6 +167,33 @@ Deno.test("conformance: every client reads the default profile", async () => {
   const issued = await writeOnce(home, {});
   const files = { credentials: join(home, ".aws/credentials"), config: join(home, ".aws/config") };
   await assertEveryClientReads(files, home, "default", expectedFrom(issued, "us-east-2"));
+});
+
+Deno.test("conformance: every client reads what was written from an IMDSv2 source", async () => {
+  const home = await tempHome();
+  const imds = startFakeImds();
+  try {
+    const result = await runHelper({
+      HOME: home,
+      AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url,
+      AWS_PROFILE: "from-imds",
+    }, { args: ["once"] });
+    secrets.push(...imds.secrets());
+    assert.equal(result.code, 0, result.stderr.join("\n"));
+    const issued = imds.issued.at(-1)!;
+    const files = {
+      credentials: join(home, ".aws/credentials"),
+      config: join(home, ".aws/config"),
+    };
+    await assertEveryClientReads(files, home, "from-imds", {
+      accessKeyId: issued.AccessKeyId,
+      secretAccessKey: issued.SecretAccessKey,
+      sessionToken: issued.Token,
+      region: "us-east-2",
+    });
+  } finally {
+    await imds.close();
+  }
 });
 
 Deno.test("conformance: every client reads a named profile", async () => {
