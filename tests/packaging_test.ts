@@ -46,10 +46,14 @@ async function run(command: string, args: string[], stdin?: string) {
 
 /** The Kubernetes example, parsed by a real YAML parser (PyYAML, from Debian's python3-yaml). */
 async function kubernetesDocuments(): Promise<Array<Record<string, unknown>>> {
+  return await yamlDocuments("deploy/kubernetes/deployment.yaml");
+}
+
+async function yamlDocuments(file: string): Promise<Array<Record<string, unknown>>> {
   const result = await run("/usr/bin/python3", [
     "-c",
     "import sys, json, yaml; json.dump(list(yaml.safe_load_all(sys.stdin)), sys.stdout)",
-  ], read("deploy/kubernetes/deployment.yaml"));
+  ], read(file));
   assert.equal(result.code, 0, result.stderr);
   return JSON.parse(result.stdout);
 }
@@ -386,4 +390,71 @@ Deno.test("packaging: make install honours DESTDIR and PREFIX and points the uni
     read("deploy/systemd/env.example"),
   );
   await Deno.remove(work, { recursive: true });
+});
+
+Deno.test("packaging: the IMDS example runs AWS's helper as a native sidecar, read over IMDSv2", async () => {
+  const [deployment] = await yamlDocuments("deploy/kubernetes/roles-anywhere-imds.yaml");
+  // deno-lint-ignore no-explicit-any
+  const spec = (deployment as any).spec.template.spec;
+  const [signer, helper] = spec.initContainers;
+  assert.deepEqual([signer.name, helper.name], ["roles-anywhere", "credential-helper"]);
+  for (const sidecar of spec.initContainers) assert.equal(sidecar.restartPolicy, "Always");
+  assert.match(signer.image, /^public\.ecr\.aws\/rolesanywhere\/credential-helper:/);
+  assert.equal(signer.args[0], "serve");
+  assert.equal(signer.startupProbe.tcpSocket.port, 9911);
+  const env = Object.fromEntries(
+    helper.env.map((e: { name: string; value: string }) => [e.name, e.value]),
+  );
+  assert.equal(env.AWS_EC2_METADATA_SERVICE_ENDPOINT, "http://127.0.0.1:9911");
+  assert.deepEqual(Object.keys(env).filter((n) => n.startsWith("AWS_CONTAINER_")), []);
+  // The certificate and key paths lie inside directory mounts.
+  const arg = (flag: string) => signer.args[signer.args.indexOf(flag) + 1] as string;
+  for (const flag of ["--certificate", "--private-key"]) {
+    assert.ok(
+      signer.volumeMounts.some((m: { mountPath: string }) =>
+        arg(flag).startsWith(m.mountPath + "/")
+      ),
+      flag,
+    );
+  }
+});
+
+Deno.test("packaging: no Kubernetes example mounts anything with subPath", async () => {
+  for (
+    const file of [
+      "deploy/kubernetes/deployment.yaml",
+      "deploy/kubernetes/roles-anywhere-imds.yaml",
+    ]
+  ) {
+    for (const document of await yamlDocuments(file)) {
+      // deno-lint-ignore no-explicit-any
+      const spec = (document as any).spec.template.spec;
+      for (const container of [...spec.initContainers, ...spec.containers]) {
+        for (const mount of container.volumeMounts ?? []) {
+          assert.equal(mount.subPath, undefined, `${file}: ${container.name} ${mount.mountPath}`);
+        }
+      }
+    }
+  }
+});
+
+Deno.test("packaging: systemd-analyze verify accepts the aws_signing_helper unit", async () => {
+  const dir = await Deno.makeTempDir();
+  const stub = join(dir, "aws_signing_helper");
+  await Deno.writeTextFile(stub, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+  await Deno.writeTextFile(
+    join(dir, "aws-signing-helper.service"),
+    read("deploy/systemd/aws-signing-helper.service").replaceAll(
+      "/usr/local/bin/aws_signing_helper",
+      stub,
+    ),
+  );
+  const result = await run("systemd-analyze", ["verify", join(dir, "aws-signing-helper.service")]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr.trim(), "", "no warnings");
+  assert.match(
+    read("deploy/systemd/env.imds.example"),
+    /^AWS_EC2_METADATA_SERVICE_ENDPOINT=http:\/\/127\.0\.0\.1:9911$/m,
+  );
+  await Deno.remove(dir, { recursive: true });
 });
