@@ -13,6 +13,7 @@ import {
   helperEnv,
   httpGet,
   readIfExists,
+  runHelper,
   spawnHelper,
   tempHome,
   waitFor,
@@ -100,6 +101,36 @@ Deno.test("e2e IMDS: writes, rotates across token expiry, heals a 401 and surviv
     helper.kill("SIGKILL");
     await helper.status;
     await imds.close();
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("e2e container: an endpoint sending the credential_process shape (SessionToken) is read", async () => {
+  const home = await tempHome();
+  const body = {
+    Version: 1,
+    AccessKeyId: "ASIAPROCESSSHAPE0001",
+    SecretAccessKey: "process-shape-secret-value",
+    SessionToken: "process-shape-session-token",
+    Expiration: new Date(Date.now() + 3_600_000).toISOString(),
+  };
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => Response.json(body),
+  );
+  try {
+    const env = helperEnv(home, `http://127.0.0.1:${server.addr.port}/creds`);
+    const result = await runHelper(env, { args: ["once"] });
+    assert.equal(result.code, 0, result.stderr.join("\n"));
+    assert.equal(
+      await Deno.readTextFile(join(home, ".aws", "credentials")),
+      "[default]\naws_access_key_id = ASIAPROCESSSHAPE0001\n" +
+        "aws_secret_access_key = process-shape-secret-value\n" +
+        "aws_session_token = process-shape-session-token\n",
+    );
+    secrets.push(body.SecretAccessKey, body.SessionToken);
+  } finally {
+    await server.shutdown();
     await Deno.remove(home, { recursive: true });
   }
 });
