@@ -480,6 +480,7 @@ function parseTarget(raw: RawValues, home: string | undefined): Target {
     refreshIntervalSeconds,
     refreshBeforeExpirySeconds,
     region,
+    regionIsDefault: regionRaw === undefined,
     output: outputRaw?.text,
     credentialsFile,
     configFile,

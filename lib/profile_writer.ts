@@ -24,6 +24,8 @@ export interface ProfileWriterOptions {
   readonly credentialsFile: string;
   readonly configFile: string;
   readonly region: string;
+  /** When true, a region already in the profile is kept: `region` is only a default. */
+  readonly regionIsDefault?: boolean;
   /** `output` for the config file; not written when undefined. */
   readonly output: string | undefined;
   readonly fileMode: number;
@@ -81,10 +83,14 @@ export function renderConfigFile(
   profile: string,
   region: string,
   output: string | undefined,
+  regionIsDefault = false,
 ): string {
   const set: Array<[string, string]> = [["region", region]];
   if (output !== undefined) set.push(["output", output]);
-  return upsertSection(text, configSection(profile), { set });
+  return upsertSection(text, configSection(profile), {
+    set,
+    keepExisting: regionIsDefault ? ["region"] : [],
+  });
 }
 
 /**
@@ -111,7 +117,14 @@ export async function writeProfile(
   const config = await queued(options.configFile, () =>
     updateText(
       options.configFile,
-      (text) => renderConfigFile(text, options.profile, options.region, options.output),
+      (text) =>
+        renderConfigFile(
+          text,
+          options.profile,
+          options.region,
+          options.output,
+          options.regionIsDefault ?? false,
+        ),
       replace,
     ));
   const written = await queued(options.credentialsFile, () =>
@@ -131,14 +144,15 @@ export async function writeProfile(
  */
 export function profileProblem(
   files: { readonly credentials: string | undefined; readonly config: string | undefined },
-  options: Pick<ProfileWriterOptions, "profile" | "region" | "output">,
+  options: Pick<ProfileWriterOptions, "profile" | "region" | "output" | "regionIsDefault">,
   credentials: Credentials,
 ): string | undefined {
   const expect = (
     file: string,
     text: string | undefined,
     section: ReturnType<typeof credentialsSection>,
-    keys: Array<[string, string | undefined]>,
+    /** Expected values; `true`: any value, as long as there is one. */
+    keys: Array<[string, string | undefined | true]>,
   ): string | undefined => {
     if (text === undefined) return `${file} file is missing`;
     let found: Map<string, string> | undefined;
@@ -149,7 +163,8 @@ export function profileProblem(
     }
     if (found === undefined) return `${file} file has no [${section.header}] section`;
     for (const [key, value] of keys) {
-      if (found.get(key) !== value) return `${file} file's [${section.header}] ${key} changed`;
+      const ok = value === true ? found.has(key) : found.get(key) === value;
+      if (!ok) return `${file} file's [${section.header}] ${key} changed`;
     }
     return undefined;
   };
@@ -160,7 +175,7 @@ export function profileProblem(
     ["aws_security_token", undefined],
     ["aws_account_id", credentials.accountId],
   ]) ?? expect("config", files.config, configSection(options.profile), [
-    ["region", options.region],
+    ["region", options.regionIsDefault ? true : options.region],
     ...(options.output === undefined ? [] : [["output", options.output] as [string, string]]),
   ]);
 }

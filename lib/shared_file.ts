@@ -34,6 +34,8 @@ export interface UpsertOptions {
   readonly set: ReadonlyArray<readonly [key: string, value: string]>;
   /** Keys to remove from the section when present. Default: none. */
   readonly remove?: readonly string[];
+  /** Keys of `set` written only where the section has none yet: a default, not a setting. */
+  readonly keepExisting?: readonly string[];
 }
 
 /** The credentials-file section for `profile`: `[profile]`, matched exactly as botocore does. */
@@ -328,6 +330,7 @@ function editBody(
 ): Line[] {
   const managed = new Map(options.set);
   const removed = new Set(options.remove ?? []);
+  const keep = new Set(options.keepExisting ?? []);
   const seen = new Set<string>();
   const merged: Line[] = [];
   let lastValueEnd = 0;
@@ -343,7 +346,7 @@ function editBody(
     }
     const key = head.key!;
     if (seen.has(key) || removed.has(key)) continue;
-    const value = managed.get(key);
+    const value = keep.has(key) ? undefined : managed.get(key);
     // An indented key after `name =` is that block's sub-key to the JS SDK:
     // our key moves to the end of the section, where both parsers read it.
     if (value !== undefined && misreadByJs) continue;

@@ -33,6 +33,11 @@ export interface Target {
   readonly profile: string;
   readonly source: Source;
   readonly region: string;
+  /**
+   * Whether `region` is only the default (no variable, flag or config value
+   * set it): then a region already in the profile is kept.
+   */
+  readonly regionIsDefault: boolean;
   /** `output` for the config file; not written when undefined. */
   readonly output: string | undefined;
   readonly credentialsFile: string;

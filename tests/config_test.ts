@@ -364,3 +364,15 @@ Deno.test("parseConfig() refuses bad IMDS settings with one line", () => {
     "imds",
   );
 });
+
+Deno.test("parseConfig() marks the region as a default only when nothing set it", () => {
+  const target = (vars: Record<string, string>) =>
+    parseConfig(env({ ...HOME, ...vars })).targets[0]!;
+  assert.deepEqual([target({}).region, target({}).regionIsDefault], ["us-east-2", true]);
+  assert.equal(target({ AWS_REGION: "us-east-2" }).regionIsDefault, false);
+  assert.equal(target({ AWS_DEFAULT_REGION: "eu-west-1" }).regionIsDefault, false);
+  assert.equal(
+    parseConfig(env(HOME), { args: ["--region", "eu-west-1"] }).targets[0]!.regionIsDefault,
+    false,
+  );
+});

@@ -157,3 +157,27 @@ Deno.test("profileProblem() and checkProfile() say what another writer changed",
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("renderConfigFile() keeps a region the user set unless a region was configured", () => {
+  const user = "[profile dev]\nregion = ap-south-1\n";
+  // The seed's default (no AWS_REGION, AWS_DEFAULT_REGION or config value) never replaces it...
+  assert.equal(renderConfigFile(user, "dev", "us-east-2", undefined, true), user);
+  // ...but fills it in where there is none...
+  assert.equal(
+    renderConfigFile("[profile dev]\noutput = json\n", "dev", "us-east-2", undefined, true),
+    "[profile dev]\noutput = json\nregion = us-east-2\n",
+  );
+  // ...and an explicit region still replaces it.
+  assert.equal(
+    renderConfigFile(user, "dev", "eu-west-1", undefined, false),
+    "[profile dev]\nregion = eu-west-1\n",
+  );
+  // A kept region counts as ours for the repair check.
+  const credentials = renderCredentialsFile("", "dev", CREDENTIALS);
+  const options = { profile: "dev", region: "us-east-2", output: undefined, regionIsDefault: true };
+  assert.equal(profileProblem({ credentials, config: user }, options, CREDENTIALS), undefined);
+  assert.equal(
+    profileProblem({ credentials, config: "[profile dev]\n" }, options, CREDENTIALS),
+    "config file's [profile dev] region changed",
+  );
+});
