@@ -13,7 +13,8 @@ import { FileQueue } from "./file_queue.ts";
 import { ImdsClient } from "./imds.ts";
 import { createHealthHandler, type TargetState } from "./health.ts";
 import { Logger } from "./log.ts";
-import { checkProfile, writeProfile } from "./profile_writer.ts";
+import { checkProfile, readProfileConfig, writeProfile } from "./profile_writer.ts";
+import { shadowsOf } from "./shadow.ts";
 import { Refresher } from "./refresher.ts";
 import { describeSource, type Target } from "./target.ts";
 import { VERSION } from "./version.ts";
@@ -34,6 +35,8 @@ const HARD_STOP_MS = 1500;
 interface Running {
   readonly target: Target;
   readonly refresher: Refresher;
+  /** Warns about config keys that shadow ours, when they change. */
+  readonly checkShadows: () => Promise<void>;
 }
 
 /** The client for a target's source. */
@@ -54,19 +57,41 @@ function sourceClient(target: Target, logger: Logger): EndpointClient | ImdsClie
   return new EndpointClient(source.endpoint, { authorization: source.authorization, ...secrets });
 }
 
+/**
+ * Warns, at start and whenever it changes, about keys in the profile's
+ * config section that make the SDKs ignore the keys we write.
+ */
+function shadowWatch(target: Target, logger: Logger): () => Promise<void> {
+  let last = "";
+  return async () => {
+    const shadows = shadowsOf(await readProfileConfig(target));
+    const now = JSON.stringify(shadows);
+    if (now === last) return;
+    last = now;
+    for (const { key, why } of shadows) {
+      logger.warn(`the profile's ${key} in the config file: ${why}`, {
+        config_file: target.configFile,
+      });
+    }
+  };
+}
+
 function wire(target: Target, logger: Logger, queue: FileQueue): Running {
   const client = sourceClient(target, logger);
+  const checkShadows = shadowWatch(target, logger);
   const refresher = new Refresher({
     fetchCredentials: (signal) => client.fetchCredentials(signal),
-    writeCredentials: async (credentials, signal) => ({
-      ...await writeProfile(credentials, target, { signal, queue }),
-    }),
+    writeCredentials: async (credentials, signal) => {
+      const outcome = await writeProfile(credentials, target, { signal, queue });
+      await checkShadows();
+      return { ...outcome };
+    },
     verifyFiles: (credentials) => checkProfile(credentials, target),
     intervalSeconds: target.refreshIntervalSeconds,
     refreshBeforeExpirySeconds: target.refreshBeforeExpirySeconds,
     logger,
   });
-  return { target, refresher };
+  return { target, refresher, checkShadows };
 }
 
 function targetFields(target: Target) {
@@ -166,6 +191,7 @@ export async function serve(config: Config): Promise<number> {
     }
   }
   await sweep(config.targets, logger, stop.signal);
+  for (const { checkShadows } of running) await checkShadows();
 
   let code = EXIT_OK;
   if (config.command === "once") {

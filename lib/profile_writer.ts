@@ -180,6 +180,17 @@ export function profileProblem(
   ]);
 }
 
+/** The profile's config-file keys as botocore reads them; `undefined` when it has none. */
+export async function readProfileConfig(
+  options: Pick<ProfileWriterOptions, "profile" | "configFile">,
+): Promise<Map<string, string> | undefined> {
+  try {
+    return readSection(await Deno.readTextFile(options.configFile), configSection(options.profile));
+  } catch {
+    return undefined; // Missing or unreadable: the writer reports that.
+  }
+}
+
 /** {@linkcode profileProblem} for the files on disk. */
 export async function checkProfile(
   credentials: Credentials,
