@@ -59,9 +59,10 @@ dist/credential-helper: $(DENO_DEP) main.ts lib/*.ts deno.json
 	$(DENO) compile -P --no-npm --no-code-cache $(V8_FLAGS) --output $@ main.ts
 	./$@ --version
 
-bench: $(DENO_DEP) ## footprint against the bare-runtime floors, then the late-source latency (prints tables)
+bench: $(DENO_DEP) ## footprint against the bare-runtime floors, the late-source latency, then 1 vs 10 targets (prints tables)
 	$(DENO) run --allow-all bench/footprint.ts
 	$(DENO) run --allow-all bench/late_source.ts
+	$(DENO) run --allow-all bench/targets.ts
 
 soak: $(DENO_DEP) ## 10,000 refresh cycles with injected faults (not part of make test)
 	$(DENO) run --allow-all bench/soak.ts
