@@ -7,6 +7,7 @@
 
 import { EXIT_CONFIG, EXIT_FAILED, EXIT_OK, serve } from "./lib/app.ts";
 import { type Config, ConfigError, helpText, parseCommandLine, parseConfig } from "./lib/config.ts";
+import { credentialProcessCommand } from "./lib/credential_process.ts";
 import { probeReadiness, probeUrl } from "./lib/probe.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -28,6 +29,9 @@ export async function main(args: readonly string[]): Promise<number> {
     if (!(error instanceof ConfigError)) throw error;
     console.error(`credential-helper: ${error.message}`);
     return EXIT_CONFIG;
+  }
+  if (config.command === "credential-process") {
+    return await credentialProcessCommand(config.targets[0]!);
   }
   return config.command === "healthcheck" ? await healthcheck(config) : await serve(config);
 }

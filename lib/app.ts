@@ -8,14 +8,16 @@
 
 import { sweepTempFiles } from "./atomic_file.ts";
 import type { Config } from "./config.ts";
-import { EndpointClient } from "./endpoint.ts";
 import { FileQueue } from "./file_queue.ts";
-import { ImdsClient } from "./imds.ts";
 import { createHealthHandler, type TargetState } from "./health.ts";
 import { Logger } from "./log.ts";
 import { checkProfile, readProfileConfig, writeProfile } from "./profile_writer.ts";
+import { currentProgram, processCommandLine, writeCache } from "./credential_process.ts";
+import { Notifier } from "./notify.ts";
+import { V8_FLAGS } from "./version.ts";
 import { shadowsOf } from "./shadow.ts";
 import { Refresher } from "./refresher.ts";
+import { sourceClient } from "./source.ts";
 import { describeSource, type Target } from "./target.ts";
 import { VERSION } from "./version.ts";
 
@@ -35,26 +37,9 @@ const HARD_STOP_MS = 1500;
 interface Running {
   readonly target: Target;
   readonly refresher: Refresher;
+  readonly notifier: Notifier;
   /** Warns about config keys that shadow ours, when they change. */
   readonly checkShadows: () => Promise<void>;
-}
-
-/** The client for a target's source. */
-function sourceClient(target: Target, logger: Logger): EndpointClient | ImdsClient {
-  const secrets = {
-    onSecret: (secret: string) => logger.addSecret(secret),
-    redact: (text: string) => logger.redact(text),
-  };
-  const source = target.source;
-  if (source.kind === "imds") {
-    return new ImdsClient(source.endpoint, {
-      ...secrets,
-      ...(source.instanceProfileName === undefined
-        ? {}
-        : { instanceProfileName: source.instanceProfileName }),
-    });
-  }
-  return new EndpointClient(source.endpoint, { authorization: source.authorization, ...secrets });
 }
 
 /**
@@ -79,19 +64,43 @@ function shadowWatch(target: Target, logger: Logger): () => Promise<void> {
 function wire(target: Target, logger: Logger, queue: FileQueue): Running {
   const client = sourceClient(target, logger);
   const checkShadows = shadowWatch(target, logger);
+  const notifier = new Notifier(target.notify, logger, {
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin",
+      CREDENTIAL_HELPER_PROFILE: target.profile,
+      AWS_SHARED_CREDENTIALS_FILE: target.credentialsFile,
+      AWS_CONFIG_FILE: target.configFile,
+    },
+  });
+  const processLine = target.credentialProcess?.profile === undefined
+    ? undefined
+    : processCommandLine(target, currentProgram(Deno.mainModule, Deno.execPath(), V8_FLAGS));
   const refresher = new Refresher({
     fetchCredentials: (signal) => client.fetchCredentials(signal),
     writeCredentials: async (credentials, signal) => {
-      const outcome = await writeProfile(credentials, target, { signal, queue });
+      const outcome: Record<string, string> = {
+        ...await writeProfile(credentials, { ...target, processLine }, { signal, queue }),
+      };
+      if (target.credentialProcess !== undefined) {
+        const cache = target.credentialProcess.cache;
+        await queue.run(
+          cache,
+          () => writeCache(cache, credentials, { mode: target.fileMode, signal }),
+        );
+        outcome["cache"] = "written";
+      }
       await checkShadows();
-      return { ...outcome };
+      if (outcome["credentials"] === "written" || outcome["config"] === "written") {
+        notifier.notify();
+      }
+      return outcome;
     },
     verifyFiles: (credentials) => checkProfile(credentials, target),
     intervalSeconds: target.refreshIntervalSeconds,
     refreshBeforeExpirySeconds: target.refreshBeforeExpirySeconds,
     logger,
   });
-  return { target, refresher, checkShadows };
+  return { target, refresher, checkShadows, notifier };
 }
 
 function targetFields(target: Target) {
@@ -152,9 +161,10 @@ export async function serve(config: Config): Promise<number> {
         onListen: () => {},
         handler: createHealthHandler({
           targets: () =>
-            running.map(({ target, refresher }): TargetState => ({
+            running.map(({ target, refresher, notifier }): TargetState => ({
               profile: target.profile,
               state: refresher.state,
+              notify: notifier.counts,
             })),
           version: VERSION,
         }),
@@ -213,6 +223,11 @@ export async function serve(config: Config): Promise<number> {
     await Promise.all(running.map(({ refresher }) => refresher.run(stop.signal)));
   }
 
+  // A notify command still running gets its last second or so.
+  await Promise.race([
+    Promise.all(running.map(({ notifier }) => notifier.settled())),
+    new Promise((resolve) => setTimeout(resolve, stop.signal.aborted ? 0 : 1000)),
+  ]);
   logger.info("stopping", { exit_code: code });
   const deadline = setTimeout(() => Deno.exit(code), SHUTDOWN_DEADLINE_MS);
   await server?.shutdown();

@@ -15,11 +15,12 @@ import type { ReplaceMode } from "./atomic_file.ts";
 import { type AuthorizationSource, ECS_ENDPOINT_BASE, endpointUrlProblem } from "./endpoint.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 import { IMDS_HTTP_HOSTS, IMDS_MODE_ENDPOINTS } from "./imds.ts";
-import type { Source, Target } from "./target.ts";
+import { NOTIFY_SIGNALS, type NotifyConfig, type NotifySignal, parseCommand } from "./notify.ts";
+import type { CredentialProcessConfig, Source, Target } from "./target.ts";
 import { VERSION } from "./version.ts";
 
 /** The subcommands. */
-export type Command = "run" | "once" | "healthcheck" | "help" | "version";
+export type Command = "run" | "once" | "healthcheck" | "credential-process" | "help" | "version";
 
 /** Everything the program needs to know, validated. */
 export interface Config {
@@ -62,8 +63,8 @@ export interface Setting {
   readonly default: string;
   readonly help: string;
   readonly scope: Scope;
-  /** JSON type in the config file. */
-  readonly type: "string" | "integer" | "boolean";
+  /** JSON type in the config file; `command`: an array of strings, or a string. */
+  readonly type: "string" | "integer" | "boolean" | "command";
   /** A secret: its value is never echoed in an error. */
   readonly secret?: boolean;
 }
@@ -210,6 +211,51 @@ export const SETTINGS: readonly Setting[] = [
     type: "string",
   },
   {
+    key: "notify_pid_file",
+    variables: ["NOTIFY_PID_FILE"],
+    flag: "--notify-pid-file",
+    default: "unset",
+    help: "file holding the pid to signal after the files change; re-read each time",
+    scope: "target",
+    type: "string",
+  },
+  {
+    key: "notify_signal",
+    variables: ["NOTIFY_SIGNAL"],
+    flag: "--notify-signal",
+    default: "SIGHUP",
+    help: "signal sent to that pid: SIGHUP, SIGUSR1, SIGUSR2, SIGTERM or SIGINT",
+    scope: "target",
+    type: "string",
+  },
+  {
+    key: "notify_command",
+    variables: ["NOTIFY_COMMAND"],
+    flag: "--notify-command",
+    default: "unset",
+    help: 'command run after the files change, no shell: ["/bin/prog","arg"] or words',
+    scope: "target",
+    type: "command",
+  },
+  {
+    key: "credential_process_profile",
+    variables: ["CREDENTIAL_PROCESS_PROFILE"],
+    flag: "--credential-process-profile",
+    default: "unset",
+    help: "also write this profile with credential_process = credential-helper credential-process",
+    scope: "target",
+    type: "string",
+  },
+  {
+    key: "credential_process_cache",
+    variables: ["CREDENTIAL_PROCESS_CACHE"],
+    flag: "--credential-process-cache",
+    default: "beside the credentials file",
+    help: "the cache credential-process answers from; kept when the profile above is set",
+    scope: "target",
+    type: "string",
+  },
+  {
     key: "listen_port",
     variables: ["LISTEN_PORT"],
     flag: "--listen-port",
@@ -296,6 +342,7 @@ export const VARIABLES: readonly VariableDoc[] = [
     help: "JSON file defining several profiles (see README); --config mirrors it",
   },
   { name: "HOME", default: "(from the system)", help: "base of the default file paths" },
+  { name: "PATH", default: "(from the system)", help: "where NOTIFY_COMMAND's program is found" },
 ];
 
 /** The text printed by `--help`. */
@@ -309,6 +356,8 @@ export function helpText(): string {
     "Usage:",
     "  credential-helper [run]       refresh loop plus health listener, until SIGTERM/SIGINT",
     "  credential-helper once        fetch and write once, then exit (0 written, 1 failed)",
+    "  credential-helper credential-process [--profile P]",
+    "                                print the credential_process JSON, from the cache when fresh",
     "  credential-helper healthcheck [--wait SECONDS]",
     "                                GET http://127.0.0.1:$LISTEN_PORT/readyz; 0 on 200, 1 otherwise",
     "  credential-helper --help | --version",
@@ -319,6 +368,7 @@ export function helpText(): string {
     ...SETTINGS.map((s, i) => `  ${names[i]!.padEnd(width)}  ${s.help} [${s.default}]`),
     `  ${`${CONFIG_FLAG}, ${CONFIG_VARIABLE}`.padEnd(width)}  ${VARIABLES.at(-2)!.help} [unset]`,
     `  ${"HOME".padEnd(width)}  base of the default file paths [(from the system)]`,
+    `  ${"PATH".padEnd(width)}  where NOTIFY_COMMAND's program is found [(from the system)]`,
     "",
     "Health listener: GET /healthz, /readyz, /metrics. SIGHUP refreshes now.",
   ];
@@ -368,6 +418,11 @@ export function parseConfig(env: Env, options: ParseConfigOptions = {}): Config 
   for (const setting of SETTINGS) {
     const name = setting.variables.find((variable) => get(variable) !== undefined);
     if (name !== undefined) fromEnv.set(setting.key, { text: get(name)!, name });
+  }
+  // Where a flag names the source, the environment's source variables
+  // (perhaps the application's own, for credential-process) do not mix in.
+  if (SOURCE_KEYS.some((key) => line.flags.has(key))) {
+    for (const key of SOURCE_KEYS) fromEnv.delete(key);
   }
   const configFile = line.configFile ?? get(CONFIG_VARIABLE);
   if (configFile === undefined) {
@@ -474,6 +529,8 @@ function parseTarget(raw: RawValues, home: string | undefined): Target {
     ["atomic", "inplace"] as const,
     "atomic",
   );
+  const notify = parseNotify(raw, home);
+  const credentialProcess = parseCredentialProcess(raw, home, profile, credentialsFile, source);
   return Object.freeze({
     profile,
     source,
@@ -486,7 +543,69 @@ function parseTarget(raw: RawValues, home: string | undefined): Target {
     configFile,
     fileMode,
     writeMode,
+    notify,
+    credentialProcess,
   });
+}
+
+function parseNotify(raw: RawValues, home: string | undefined): NotifyConfig {
+  const signalRaw = raw.get("notify_signal");
+  let signal: NotifySignal = "SIGHUP";
+  if (signalRaw !== undefined) {
+    const name = signalRaw.text.toUpperCase().replace(/^(SIG)?/, "SIG");
+    const known = NOTIFY_SIGNALS.find((s) => s === name);
+    if (known === undefined) throw bad(signalRaw, "SIGHUP, SIGUSR1, SIGUSR2, SIGTERM or SIGINT");
+    signal = known;
+  }
+  const commandRaw = raw.get("notify_command");
+  let command: string[] | undefined;
+  if (commandRaw !== undefined) {
+    command = parseCommand(commandRaw.text);
+    if (command === undefined) {
+      throw bad(commandRaw, 'a program and its arguments, as ["/path/prog","arg"] or words');
+    }
+  }
+  return Object.freeze({
+    pidFile: parsePath(raw.get("notify_pid_file"), home),
+    signal,
+    command: command === undefined ? undefined : Object.freeze(command),
+  });
+}
+
+function parseCredentialProcess(
+  raw: RawValues,
+  home: string | undefined,
+  profile: string,
+  credentialsFile: string,
+  source: Source,
+): CredentialProcessConfig | undefined {
+  const profileRaw = raw.get("credential_process_profile");
+  const cacheRaw = raw.get("credential_process_cache");
+  if (profileRaw === undefined && cacheRaw === undefined) return undefined;
+  const processProfile = profileRaw === undefined ? undefined : parseProfile(profileRaw);
+  // Static keys win over credential_process in every SDK: the same profile
+  // would silently never run it.
+  if (processProfile === profile) {
+    throw new ConfigError(
+      `${
+        profileRaw!.name
+      } must differ from the profile the keys are written to ("${profile}"): static keys would shadow credential_process`,
+    );
+  }
+  if (
+    processProfile !== undefined && source.kind === "container" &&
+    source.authorization.kind === "value"
+  ) {
+    throw new ConfigError(
+      `${
+        profileRaw!.name
+      } needs the authorization token in a file (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE): the credential_process command line is readable by every local user`,
+    );
+  }
+  const directory = credentialsFile.slice(0, credentialsFile.lastIndexOf("/")) || "/";
+  const cache = parsePath(cacheRaw, home) ??
+    `${directory === "/" ? "" : directory}/.credential-helper-cache.${profile}.json`;
+  return Object.freeze({ profile: processProfile, cache });
 }
 
 /** Profiles that the JS SDK or JavaScript objects treat specially. */
@@ -632,12 +751,19 @@ function rawValues(
       ? Number.isInteger(value)
       : setting.type === "boolean"
       ? typeof value === "boolean"
+      : setting.type === "command"
+      ? typeof value === "string" ||
+        (Array.isArray(value) && value.every((word) => typeof word === "string"))
       : typeof value === "string";
     if (!ok) {
-      const expected = setting.type === "integer" ? "a whole number" : `a ${setting.type}`;
+      const expected = setting.type === "integer"
+        ? "a whole number"
+        : setting.type === "command"
+        ? "an array of strings"
+        : `a ${setting.type}`;
       throw new ConfigError(`${name} must be ${expected}, got ${typeName(value)} ${shown}`);
     }
-    values.set(key, { text: String(value), name });
+    values.set(key, { text: Array.isArray(value) ? JSON.stringify(value) : String(value), name });
   }
   return values;
 }
@@ -652,7 +778,7 @@ export interface CommandLine {
   readonly configFile: string | undefined;
 }
 
-const COMMANDS = ["run", "once", "healthcheck"];
+const COMMANDS = ["run", "once", "healthcheck", "credential-process"];
 
 /**
  * Parse the command line alone, so `--help` and `--version` work whatever
@@ -698,7 +824,7 @@ export function parseCommandLine(args: readonly string[]): CommandLine {
   if (first === "help" || first === "version") return helpOrVersion(first);
   if (first !== undefined && !COMMANDS.includes(first)) {
     throw new ConfigError(
-      `unknown command "${first}"; expected run, once, healthcheck, help or version`,
+      `unknown command "${first}"; expected run, once, healthcheck, credential-process, help or version`,
     );
   }
   if (rest.length > 0) throw new ConfigError(`unexpected argument "${rest[0]}"`);

@@ -18,6 +18,8 @@ export const OVERDUE_GRACE_MS = 60_000;
 export interface TargetState {
   readonly profile: string;
   readonly state: RefreshState;
+  /** Notifications sent after the files changed, by outcome. */
+  readonly notify?: { readonly success: number; readonly failure: number };
 }
 
 /** Options for {@linkcode createHealthHandler}. */
@@ -172,6 +174,19 @@ export function renderMetrics(
       each(({ profile, state }) =>
         `credential_helper_repairs_total{${label(profile)}} ${state.repairs}`
       ),
+    ),
+    metric(
+      "credential_helper_notify_total",
+      "counter",
+      "Notifications (signal or command) after the files changed, by result.",
+      targets.flatMap(({ profile, notify }) => [
+        `credential_helper_notify_total{${label(profile)},result="success"} ${
+          notify?.success ?? 0
+        }`,
+        `credential_helper_notify_total{${label(profile)},result="failure"} ${
+          notify?.failure ?? 0
+        }`,
+      ]),
     ),
     metric("credential_helper_build_info", "gauge", "Always 1; labelled with the version.", [
       `credential_helper_build_info{version="${version}"} 1`,

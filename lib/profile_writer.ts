@@ -30,6 +30,10 @@ export interface ProfileWriterOptions {
   readonly output: string | undefined;
   readonly fileMode: number;
   readonly writeMode: ReplaceMode;
+  /** The profile that runs `credential_process`, when one is written. */
+  readonly credentialProcess?: { readonly profile: string | undefined } | undefined;
+  /** Its command line. */
+  readonly processLine?: string | undefined;
   /** Default: the real file system. */
   readonly fs?: FileSystem;
 }
@@ -94,6 +98,22 @@ export function renderConfigFile(
 }
 
 /**
+ * The config file's new text with `profile` running `line` as its
+ * `credential_process`, and a region where it has none. Pure.
+ */
+export function renderProcessProfile(
+  text: string,
+  profile: string,
+  line: string,
+  region: string,
+): string {
+  return upsertSection(text, configSection(profile), {
+    set: [["credential_process", line], ["region", region]],
+    keepExisting: ["region"],
+  });
+}
+
+/**
  * Write `credentials` into both files. The config file goes first: it holds
  * no secret and rarely changes, so a failure there leaves the credentials
  * file exactly as it was.
@@ -117,14 +137,18 @@ export async function writeProfile(
   const config = await queued(options.configFile, () =>
     updateText(
       options.configFile,
-      (text) =>
-        renderConfigFile(
+      (text) => {
+        const ours = renderConfigFile(
           text,
           options.profile,
           options.region,
           options.output,
           options.regionIsDefault ?? false,
-        ),
+        );
+        const processProfile = options.credentialProcess?.profile;
+        if (processProfile === undefined || options.processLine === undefined) return ours;
+        return renderProcessProfile(ours, processProfile, options.processLine, options.region);
+      },
       replace,
     ));
   const written = await queued(options.credentialsFile, () =>

@@ -8,6 +8,7 @@
 
 import type { ReplaceMode } from "./atomic_file.ts";
 import type { AuthorizationSource } from "./endpoint.ts";
+import type { NotifyConfig } from "./notify.ts";
 
 /** The container credentials endpoint (ECS, EKS Pod Identity, Roles Anywhere sidecars). */
 export interface ContainerSource {
@@ -46,6 +47,18 @@ export interface Target {
   readonly writeMode: ReplaceMode;
   readonly refreshIntervalSeconds: number;
   readonly refreshBeforeExpirySeconds: number;
+  /** Who to tell when the files change. */
+  readonly notify: NotifyConfig;
+  /** The `credential_process` cache and profile, when used. */
+  readonly credentialProcess: CredentialProcessConfig | undefined;
+}
+
+/** `credential_process` support for a target. */
+export interface CredentialProcessConfig {
+  /** The profile written with `credential_process = …`; `undefined`: only the cache is kept. */
+  readonly profile: string | undefined;
+  /** The JSON cache `credential-helper credential-process` answers from. */
+  readonly cache: string;
 }
 
 /** The source's address for logs: no query string, no token. */

@@ -7,3 +7,9 @@
 
 /** The release version. */
 export const VERSION = "0.1.0";
+
+/**
+ * The V8 flags the binary is compiled with (the Makefile's V8_FLAGS); the
+ * `credential_process` command line passes them to `deno run`.
+ */
+export const V8_FLAGS = "--v8-flags=--jitless,--lite-mode";

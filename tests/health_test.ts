@@ -121,6 +121,8 @@ Deno.test("/metrics is Prometheus text with the documented series", async () => 
     'credential_helper_ready{profile="default"}': 1,
     'credential_helper_consecutive_failures{profile="default"}': 0,
     'credential_helper_repairs_total{profile="default"}': 3,
+    'credential_helper_notify_total{profile="default",result="success"}': 0,
+    'credential_helper_notify_total{profile="default",result="failure"}': 0,
     'credential_helper_build_info{version="9.9.9"}': 1,
   });
   const before = parsePrometheus((await get(handlerFor(INITIAL), "/metrics")).body);
