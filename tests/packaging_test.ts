@@ -458,3 +458,30 @@ Deno.test("packaging: systemd-analyze verify accepts the aws_signing_helper unit
   );
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("packaging: the notify example shares the process namespace and one uid", async () => {
+  const [deployment] = await yamlDocuments("deploy/kubernetes/notify.yaml");
+  // deno-lint-ignore no-explicit-any
+  const spec = (deployment as any).spec.template.spec;
+  assert.equal(spec.shareProcessNamespace, true);
+  const helper = spec.initContainers[0];
+  const app = spec.containers[0];
+  assert.equal(
+    helper.securityContext.runAsUser,
+    app.securityContext.runAsUser,
+    "signals need one uid",
+  );
+  const env = Object.fromEntries(
+    helper.env.map((e: { name: string; value: string }) => [e.name, e.value]),
+  );
+  const appEnv = Object.fromEntries(
+    app.env.map((e: { name: string; value: string }) => [e.name, e.value]),
+  );
+  assert.equal(env.NOTIFY_PID_FILE, appEnv.PID_FILE);
+  assert.equal(env.NOTIFY_SIGNAL, "SIGHUP");
+});
+
+Deno.test("packaging: the V8 flags written into credential_process lines are the Makefile's", async () => {
+  const { V8_FLAGS } = await import("../lib/version.ts");
+  assert.equal(V8_FLAGS, /^V8_FLAGS :=(.*)$/m.exec(makefile)?.[1]?.trim());
+});
