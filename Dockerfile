@@ -19,6 +19,12 @@ RUN deno compile -P --no-npm --no-code-cache ${V8_FLAGS} --output /out/credentia
  && /out/credential-helper --version
 
 FROM gcr.io/distroless/cc-debian12:nonroot
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="credential-helper" \
+      org.opencontainers.image.description="Keeps AWS shared credential files fresh from a container credentials endpoint or IMDSv2" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="https://github.com/credential-helper/credential-helper"
 COPY --from=build /out/credential-helper /usr/local/bin/credential-helper
 # The default files are /home/nonroot/.aws/{credentials,config}: mount the
 # shared volume there, as a directory.

@@ -14,11 +14,12 @@ V8_FLAGS := --v8-flags=--jitless,--lite-mode
 PREFIX ?= /usr/local
 DESTDIR ?=
 SYSTEMD_UNIT_DIR ?= /etc/systemd/system
+SYSUSERS_DIR ?= /usr/lib/sysusers.d
 IMAGE ?= credential-helper:$(VERSION)
 TEST_FLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help deps test unit check lint fmt fmt-check demo build bench soak image install clean
+.PHONY: help deps test unit check lint fmt fmt-check demo build bench soak image install uninstall clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -68,13 +69,21 @@ soak: $(DENO_DEP) ## 10,000 refresh cycles with injected faults (not part of mak
 	$(DENO) run --allow-all bench/soak.ts
 
 image: ## docker build (needs a Docker engine)
-	docker build --build-arg DENO_VERSION=$(DENO_VERSION) -t $(IMAGE) .
+	docker build --build-arg DENO_VERSION=$(DENO_VERSION) --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
-install: dist/credential-helper ## install binary and systemd unit under DESTDIR/PREFIX
+install: dist/credential-helper ## install binary, systemd unit, sysusers entry and a 0600 env file under DESTDIR/PREFIX
 	install -D -m 0755 dist/credential-helper $(DESTDIR)$(PREFIX)/bin/credential-helper
 	install -D -m 0644 deploy/systemd/credential-helper.service $(DESTDIR)$(SYSTEMD_UNIT_DIR)/credential-helper.service
 	sed -i 's|/usr/local/bin/credential-helper|$(PREFIX)/bin/credential-helper|g' $(DESTDIR)$(SYSTEMD_UNIT_DIR)/credential-helper.service
+	install -D -m 0644 deploy/systemd/credential-helper.sysusers $(DESTDIR)$(SYSUSERS_DIR)/credential-helper.conf
 	install -D -m 0644 deploy/systemd/env.example $(DESTDIR)/etc/credential-helper/env.example
+	@# The env file may hold a token: created 0600, never overwritten.
+	[ -e $(DESTDIR)/etc/credential-helper/env ] || install -m 0600 deploy/systemd/env.example $(DESTDIR)/etc/credential-helper/env
+
+uninstall: ## remove what install added, but the env file and the state directory
+	rm -f $(DESTDIR)$(PREFIX)/bin/credential-helper $(DESTDIR)$(SYSTEMD_UNIT_DIR)/credential-helper.service \
+	  $(DESTDIR)$(SYSUSERS_DIR)/credential-helper.conf $(DESTDIR)/etc/credential-helper/env.example
+	@echo "kept $(DESTDIR)/etc/credential-helper/env (it may hold a token) and /var/lib/credential-helper; run systemctl daemon-reload"
 
 clean: ## remove build output
 	rm -rf dist

@@ -352,6 +352,7 @@ Deno.test("packaging: make install honours DESTDIR and PREFIX and points the uni
       "deno.json",
       "package.json",
       "deploy/systemd/credential-helper.service",
+      "deploy/systemd/credential-helper.sysusers",
       "deploy/systemd/env.example",
     ]
   ) {
@@ -388,6 +389,47 @@ Deno.test("packaging: make install honours DESTDIR and PREFIX and points the uni
   assert.equal(
     await Deno.readTextFile(join(destdir, "etc/credential-helper/env.example")),
     read("deploy/systemd/env.example"),
+  );
+  // The env file may hold a token: 0600, and a second install keeps the operator's edits.
+  const envFile = join(destdir, "etc/credential-helper/env");
+  assert.equal((await Deno.stat(envFile)).mode! & 0o777, 0o600);
+  await Deno.writeTextFile(envFile, "AWS_CONTAINER_AUTHORIZATION_TOKEN=edited\n");
+  const again = await run("make", [
+    "-C",
+    copy,
+    "install",
+    `DESTDIR=${destdir}`,
+    "PREFIX=/opt/ch",
+    "DENO=/bin/false",
+  ]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(await Deno.readTextFile(envFile), "AWS_CONTAINER_AUTHORIZATION_TOKEN=edited\n");
+  assert.match(
+    await Deno.readTextFile(join(destdir, "usr/lib/sysusers.d/credential-helper.conf")),
+    /^u credential-helper - /m,
+  );
+  const removed = await run("make", [
+    "-C",
+    copy,
+    "uninstall",
+    `DESTDIR=${destdir}`,
+    "PREFIX=/opt/ch",
+    "DENO=/bin/false",
+  ]);
+  assert.equal(removed.code, 0, removed.stderr);
+  for (
+    const gone of [
+      "opt/ch/bin/credential-helper",
+      "etc/systemd/system/credential-helper.service",
+      "usr/lib/sysusers.d/credential-helper.conf",
+    ]
+  ) {
+    await assert.rejects(Deno.stat(join(destdir, gone)), Deno.errors.NotFound, gone);
+  }
+  assert.equal(
+    await Deno.readTextFile(envFile),
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN=edited\n",
+    "kept",
   );
   await Deno.remove(work, { recursive: true });
 });
@@ -484,4 +526,27 @@ Deno.test("packaging: the notify example shares the process namespace and one ui
 Deno.test("packaging: the V8 flags written into credential_process lines are the Makefile's", async () => {
   const { V8_FLAGS } = await import("../lib/version.ts");
   assert.equal(V8_FLAGS, /^V8_FLAGS :=(.*)$/m.exec(makefile)?.[1]?.trim());
+});
+
+Deno.test("packaging: the unit's systemd-analyze security exposure is at most 1.3", async () => {
+  const result = await run("systemd-analyze", [
+    "security",
+    "--offline=yes",
+    "--threshold=13",
+    join(ROOT, "deploy/systemd/credential-helper.service"),
+  ]);
+  const score = /Overall exposure level for credential-helper\.service: (\d+\.\d)/.exec(
+    result.stdout + result.stderr,
+  )?.[1];
+  console.log(`systemd-analyze security exposure: ${score}`);
+  assert.equal(result.code, 0, `exposure ${score} is above 1.3`);
+  assert.ok(score !== undefined && Number(score) <= 1.3, `exposure ${score}`);
+});
+
+Deno.test("packaging: the image carries the OCI labels, with the version of the code", () => {
+  for (const label of ["source", "version", "licenses", "title", "description"]) {
+    assert.match(dockerfile, new RegExp(`org\\.opencontainers\\.image\\.${label}=`), label);
+  }
+  assert.match(dockerfile, new RegExp(`^ARG VERSION=${VERSION.replaceAll(".", "\\.")}$`, "m"));
+  assert.match(makefile, /--build-arg VERSION=\$\(VERSION\)/);
 });
