@@ -10,7 +10,7 @@ import { sweepTempFiles } from "./atomic_file.ts";
 import type { Config } from "./config.ts";
 import { FileQueue } from "./file_queue.ts";
 import { createHealthHandler, type TargetState } from "./health.ts";
-import { Logger } from "./log.ts";
+import { fatalLine, Logger } from "./log.ts";
 import { checkProfile, readProfileConfig, writeProfile } from "./profile_writer.ts";
 import { currentProgram, processCommandLine, writeCache } from "./credential_process.ts";
 import { Notifier } from "./notify.ts";
@@ -171,9 +171,10 @@ export async function serve(config: Config): Promise<number> {
       });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      console.error(
-        `credential-helper: cannot listen on ${config.listenAddress}:${config.listenPort} (LISTEN_ADDRESS/LISTEN_PORT): ${reason}`,
-      );
+      console.error(fatalLine(
+        `cannot listen on ${config.listenAddress}:${config.listenPort} (LISTEN_ADDRESS/LISTEN_PORT): ${reason}`,
+        config.logFormat,
+      ));
       return EXIT_CONFIG;
     }
   }

@@ -173,3 +173,12 @@ function oneLine(text: string): string {
 function quoteIfNeeded(value: string): string {
   return value === "" || /[\s"=]/.test(value) ? JSON.stringify(value) : value;
 }
+
+/**
+ * The one line a fatal error prints before exit: `credential-helper: …` as
+ * text, or one JSON object (`level` "error") when the log format is JSON.
+ */
+export function fatalLine(message: string, format: LogFormat, now = Date.now()): string {
+  if (format === "text") return `credential-helper: ${oneLine(message)}`;
+  return renderJson(new Date(now).toISOString(), "error", message, {});
+}

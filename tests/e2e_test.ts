@@ -418,3 +418,49 @@ Deno.test("e2e: no secret issued in this file ever reached a log line or HTTP bo
   assert.ok(allSecrets.length >= 10, `collected ${allSecrets.length} secrets`);
   assertNoSecretsIn(allSecrets, 20);
 });
+
+Deno.test("e2e: fatal errors are one JSON object under LOG_FORMAT=json; --once suggests once", async () => {
+  const bad = await runHelper({
+    HOME: "/nonexistent",
+    LOG_FORMAT: "json",
+    AWS_REFRESH_INTERVAL: "0",
+  });
+  assert.equal(bad.code, 2);
+  assert.equal(bad.stderr.length, 1);
+  const record = JSON.parse(bad.stderr[0]!);
+  assert.deepEqual([record.level, record.msg], [
+    "error",
+    'AWS_REFRESH_INTERVAL must be a whole number of seconds from 1 to 604800, got "0"',
+  ]);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const home = await tempHome();
+    const taken = await runHelper({
+      HOME: home,
+      LOG_FORMAT: "json",
+      LISTEN_ADDRESS: "127.0.0.1",
+      LISTEN_PORT: String(listener.addr.port),
+    });
+    assert.equal(taken.code, 2);
+    assert.equal(taken.stderr.length, 1, taken.stderr.join("\n"));
+    assert.match(
+      JSON.parse(taken.stderr[0]!).msg,
+      new RegExp(
+        `^cannot listen on 127\\.0\\.0\\.1:${listener.addr.port} \\(LISTEN_ADDRESS/LISTEN_PORT\\): `,
+      ),
+    );
+    await Deno.remove(home, { recursive: true });
+  } finally {
+    listener.close();
+  }
+  const typo = await runHelper({ HOME: "/nonexistent" }, { args: ["--once"] });
+  assert.deepEqual([typo.code, typo.stderr], [2, [
+    'credential-helper: bad command line: unknown option "--once"; did you mean "once"?',
+  ]]);
+  for (const [command, flag] of [["help", "--help"], ["version", "--version"]]) {
+    const byCommand = await runHelper({}, { args: [command!] });
+    const byFlag = await runHelper({}, { args: [flag!] });
+    assert.equal(byCommand.code, 0);
+    assert.equal(byCommand.stdout, byFlag.stdout, command);
+  }
+});

@@ -75,7 +75,9 @@ Deno.test("packaging: compile, tests and deno.json use one permission set", () =
     /\$\(DENO\) compile -P --no-npm --no-code-cache \$\(V8_FLAGS\) --output \$@ main\.ts/,
   );
   assert.match(dockerfile, /deno compile -P --no-npm --no-code-cache \$\{V8_FLAGS\} --output /);
-  assert.equal(denoJson.tasks.start, `deno run -P ${DENO_RUN_ARGS[3]} main.ts`);
+  // --quiet: without it `deno run -P` warns on every start that permissions in
+  // the config file are an experimental feature.
+  assert.equal(denoJson.tasks.start, `deno run --quiet -P ${DENO_RUN_ARGS[3]} main.ts`);
   // The env permission lists exactly the variables the program reads.
   assert.deepEqual(
     [...denoJson.permissions.default.env].sort(),
