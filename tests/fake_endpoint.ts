@@ -160,8 +160,10 @@ export function startFakeEndpoint(options: FakeEndpointOptions = {}): FakeEndpoi
           headers: { "Content-Type": "application/json" },
         });
       case "slow-then-reset":
+        // The declared length is never reached: the connection is cut mid-body
+        // (without erroring the stream, which Deno.serve would print).
         return new Response(dripStream(closing.signal, 300, true), {
-          headers: { "Content-Type": "application/json" },
+          headers: { "Content-Type": "application/json", "Content-Length": "4096" },
         });
       case "500-json":
         return json(
@@ -254,10 +256,7 @@ function dripStream(
       return new Promise((resolve) => {
         timer = setTimeout(() => {
           if (signal.aborted) return resolve(controller.close());
-          if (reset && sent >= 3) {
-            controller.error(new Error("connection reset by the fake"));
-            return resolve();
-          }
+          if (reset && sent >= 3) return resolve(controller.close());
           controller.enqueue(encoder.encode("{"));
           sent++;
           resolve();

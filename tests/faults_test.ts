@@ -118,9 +118,9 @@ Deno.test("faults: every endpoint fault keeps the last good files and the helper
       );
       secrets.push(...fake.secrets());
       console.log(
-        `  ${fault.padEnd(20)} failed in ${
-          String(tookMs).padStart(4)
-        } ms, peak RSS +${grewKiB} KiB, ` +
+        `  ${fault.padEnd(20)} failed in ${String(tookMs).padStart(4)} ms, peak RSS ${
+          grewKiB >= 0 ? "+" : ""
+        }${grewKiB} KiB, ` +
           `healed in ${recoveredMs} ms: ${line.replace(/^.*reason=/, "")}`,
       );
     }
