@@ -633,6 +633,20 @@ function parseProfile(raw: Raw | undefined): string {
 
 /** Two targets may share a file, but never a section, and no file is both kinds. */
 function checkTargetsApart(targets: readonly Target[]): void {
+  const profiles = new Set(targets.map((t) => t.profile));
+  const processProfiles = new Set<string>();
+  for (const target of targets) {
+    const processProfile = target.credentialProcess?.profile;
+    if (processProfile === undefined) continue;
+    if (profiles.has(processProfile) || processProfiles.has(processProfile)) {
+      throw new ConfigError(
+        `profiles.${target.profile}.credential_process_profile must name a profile no other entry writes, got ${
+          JSON.stringify(processProfile)
+        }`,
+      );
+    }
+    processProfiles.add(processProfile);
+  }
   const credentials = new Set(targets.map((t) => t.credentialsFile));
   for (const target of targets) {
     if (credentials.has(target.configFile)) {
@@ -645,6 +659,8 @@ function checkTargetsApart(targets: readonly Target[]): void {
   }
 }
 
+/** Settings that would collide if every profile shared them. */
+const PER_PROFILE_KEYS = ["credential_process_profile", "credential_process_cache"];
 /** Settings of the container source. */
 const CONTAINER_KEYS = [
   "endpoint",
@@ -698,8 +714,8 @@ function readConfigFile(
     throw new ConfigError(`${CONFIG_VARIABLE} ${JSON.stringify(path)} must hold a JSON object`);
   }
   const topKeys = new Set(SETTINGS.filter((s) => s.key !== "profile").map((s) => s.key));
-  // The source belongs to each profile, never to the top level.
-  for (const key of SOURCE_KEYS) topKeys.delete(key);
+  // The source, and what names a profile or a cache, belong to each profile.
+  for (const key of [...SOURCE_KEYS, ...PER_PROFILE_KEYS]) topKeys.delete(key);
   const top = rawValues(json, "", topKeys, new Set(["profiles"]));
   const profilesJson = json["profiles"];
   if (!isObject(profilesJson) || Object.keys(profilesJson).length === 0) {

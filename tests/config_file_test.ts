@@ -156,15 +156,15 @@ Deno.test("config file: every mistake is one line naming the key path, the value
     ],
     [
       { profiles: { a: { endpont: "http://127.0.0.1/" } } },
-      "profiles.a.endpont is not a known key here; allowed: allow_insecure_endpoint, authorization_token, authorization_token_file, config_file, credentials_file, endpoint, file_mode, imds_endpoint, imds_endpoint_mode, instance_profile_name, output, refresh_before_expiry, refresh_interval, region, relative_uri, source, write_mode",
+      "profiles.a.endpont is not a known key here; allowed: allow_insecure_endpoint, authorization_token, authorization_token_file, config_file, credential_process_cache, credential_process_profile, credentials_file, endpoint, file_mode, imds_endpoint, imds_endpoint_mode, instance_profile_name, notify_command, notify_pid_file, notify_signal, output, refresh_before_expiry, refresh_interval, region, relative_uri, source, write_mode",
     ],
     [
       { endpoint: "http://127.0.0.1/", profiles: { a: {} } },
-      "endpoint is not a known key here; allowed: allow_insecure_endpoint, config_file, credentials_file, file_mode, listen_address, listen_port, log_format, log_level, output, profiles, refresh_before_expiry, refresh_interval, region, write_mode",
+      "endpoint is not a known key here; allowed: allow_insecure_endpoint, config_file, credentials_file, file_mode, listen_address, listen_port, log_format, log_level, notify_command, notify_pid_file, notify_signal, output, profiles, refresh_before_expiry, refresh_interval, region, write_mode",
     ],
     [
       { profiles: { a: { listen_port: 3000 } } },
-      "profiles.a.listen_port is not a known key here; allowed: allow_insecure_endpoint, authorization_token, authorization_token_file, config_file, credentials_file, endpoint, file_mode, imds_endpoint, imds_endpoint_mode, instance_profile_name, output, refresh_before_expiry, refresh_interval, region, relative_uri, source, write_mode",
+      "profiles.a.listen_port is not a known key here; allowed: allow_insecure_endpoint, authorization_token, authorization_token_file, config_file, credential_process_cache, credential_process_profile, credentials_file, endpoint, file_mode, imds_endpoint, imds_endpoint_mode, instance_profile_name, notify_command, notify_pid_file, notify_signal, output, refresh_before_expiry, refresh_interval, region, relative_uri, source, write_mode",
     ],
     [
       { profiles: { DEFAULT: {} } },
@@ -279,5 +279,47 @@ Deno.test("config file: a profile can use IMDS, and the two sources' keys never 
   assert.equal(
     error({ profiles: { x: { source: "ec2" } } }),
     'profiles.x.source must be container or imds, got "ec2"',
+  );
+});
+
+Deno.test("config file: notify and credential_process settings per profile", () => {
+  const config = parse({
+    notify_signal: "USR1",
+    profiles: {
+      app: {
+        notify_command: ["/usr/local/bin/reload", "--all"],
+        notify_pid_file: "/run/app.pid",
+        credential_process_profile: "app-process",
+      },
+      other: { notify_command: "/bin/true" },
+    },
+  });
+  const [app, other] = config.targets;
+  assert.deepEqual(app!.notify, {
+    pidFile: "/run/app.pid",
+    signal: "SIGUSR1",
+    command: ["/usr/local/bin/reload", "--all"],
+  });
+  assert.deepEqual(other!.notify.command, ["/bin/true"]);
+  assert.deepEqual(app!.credentialProcess, {
+    profile: "app-process",
+    cache: "/home/app/.aws/.credential-helper-cache.app.json",
+  });
+  assert.equal(other!.credentialProcess, undefined);
+  assert.equal(
+    error({ profiles: { a: { credential_process_profile: "b" }, b: {} } }),
+    'profiles.a.credential_process_profile must name a profile no other entry writes, got "b"',
+  );
+  assert.match(
+    error({ credential_process_profile: "x", profiles: { a: {} } }),
+    /^credential_process_profile is not a known key here/,
+  );
+  assert.equal(
+    error({ profiles: { a: { notify_command: [1] } } }),
+    "profiles.a.notify_command must be an array of strings, got an array [1]",
+  );
+  assert.equal(
+    error({ profiles: { a: { notify_signal: "KILL" } } }),
+    'profiles.a.notify_signal must be SIGHUP, SIGUSR1, SIGUSR2, SIGTERM or SIGINT, got "KILL"',
   );
 });
