@@ -254,6 +254,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Metadata of `path`, refusing what must not be replaced; `undefined` when absent. */
 async function inspect(path: string, fs: FileSystem): Promise<FileInfo | undefined> {
+  await checkDirectoryPath(path, fs);
   let info: FileInfo | undefined;
   try {
     info = await fs.lstat(path);
@@ -273,6 +274,63 @@ async function inspect(path: string, fs: FileSystem): Promise<FileInfo | undefin
   }
   await checkOwner(path, info, fs);
   return info;
+}
+
+/**
+ * Refuse a path whose directories go through a symlink that someone other
+ * than root or this process's uid owns: whoever owns it could point it at
+ * another user's (or root's) files, and a root helper would write there.
+ */
+async function checkDirectoryPath(path: string, fs: FileSystem): Promise<void> {
+  const self = fs.uid();
+  const parts = directoryOf(path).split("/").filter((part) => part !== "");
+  let prefix = "";
+  for (const part of parts) {
+    prefix += "/" + part;
+    let info: FileInfo | undefined;
+    try {
+      info = await fs.lstat(prefix);
+    } catch {
+      return; // Unreadable or not a directory: the write itself will say why.
+    }
+    if (info === undefined) return;
+    if (info.isSymlink && info.uid !== 0 && info.uid !== self) {
+      throw new FileWriteError(
+        path,
+        `its directory path goes through a symlink ("${prefix}") owned by uid ${info.uid}; refusing to follow it`,
+      );
+    }
+  }
+}
+
+/** Who a new file should belong to; `required`: fail rather than leave it to this process. */
+interface Owner {
+  readonly uid: number;
+  readonly gid: number;
+  readonly required: boolean;
+}
+
+/**
+ * A trusted foreign file keeps its owner; our own file keeps its group (set
+ * by hand, perhaps, to share it); a new file in a directory another user
+ * owns alone (a user's ~/.aws kept by a root service) becomes that user's,
+ * or they could not read their own credentials.
+ */
+async function ownerFor(
+  path: string,
+  info: FileInfo | undefined,
+  fs: FileSystem,
+): Promise<Owner | undefined> {
+  const self = fs.uid();
+  if (info !== undefined) {
+    return { uid: info.uid, gid: info.gid, required: info.uid !== self };
+  }
+  if (self !== 0) return undefined;
+  const directory = await fs.lstat(directoryOf(path)).catch(() => undefined);
+  if (directory === undefined || directory.uid === 0 || (directory.mode & 0o1002) !== 0) {
+    return undefined;
+  }
+  return { uid: directory.uid, gid: directory.gid, required: true };
 }
 
 /**
@@ -373,7 +431,7 @@ export async function updateFile(
           mode,
           fs,
           randomSuffix: options.randomSuffix ?? randomHex,
-          owner: info !== undefined && info.uid !== fs.uid() ? info : undefined,
+          owner: await ownerFor(path, info, fs),
           old: onDisk,
           unchangedSinceRead,
         });
@@ -448,10 +506,15 @@ export async function acquireLock(
   options: Pick<ReplaceFileOptions, "signal" | "lockWaitMs"> = {},
 ): Promise<LockFile> {
   const lockPath = path + LOCK_SUFFIX;
-  await inspect(lockPath, fs);
+  const existing = await inspect(lockPath, fs);
+  if (existing !== undefined && existing.uid === fs.uid() && (existing.mode & 0o077) !== 0) {
+    // Made by an earlier version with the file's own mode: owner only now.
+    await fs.chmod(lockPath, 0o600).catch(() => {});
+  }
   let lock: LockFile;
   try {
-    lock = await fs.openLock(lockPath, mode & 0o666);
+    // Owner only: a reader able to open it could take the lock and stall every write.
+    lock = await fs.openLock(lockPath, 0o600);
   } catch (error) {
     throw new FileWriteError(path, `cannot open lock file "${lockPath}": ${reasonOf(error)}`, {
       cause: error,
@@ -510,7 +573,7 @@ interface AtomicOptions {
   readonly fs: FileSystem;
   readonly randomSuffix: () => string;
   /** A trusted foreign file's owner, kept on the new file. */
-  readonly owner: { readonly uid: number; readonly gid: number } | undefined;
+  readonly owner: Owner | undefined;
   /** The target's content when it was read; `undefined` when it did not exist. */
   readonly old: Uint8Array | undefined;
   /** Checked just before the rename; `false` abandons the replace. */
@@ -550,7 +613,14 @@ async function replaceAtomically(
   try {
     // The umask may have narrowed the mode; set it exactly before any secret lands.
     await fs.chmod(temp, mode);
-    if (owner !== undefined) await fs.chown(temp, owner.uid, owner.gid);
+    if (owner !== undefined) {
+      try {
+        await fs.chown(temp, owner.uid, owner.gid);
+      } catch (error) {
+        if (owner.required) throw error;
+        // Keeping the old file's group is a courtesy, when it is ours to give.
+      }
+    }
     await writeAll(file, content);
     await file.sync();
     file.close();
@@ -669,6 +739,11 @@ async function rewriteInPlace(
   }
 }
 
+/** Whether `name` is a temp file of the target whose prefix is `prefix`: never another target's. */
+function isTempOf(name: string, prefix: string): boolean {
+  return name.startsWith(prefix) && /^[0-9a-f]{16}$/.test(name.slice(prefix.length));
+}
+
 /**
  * Remove temp files that a crash left beside `targets`.
  *
@@ -690,7 +765,7 @@ export async function sweepTempFiles(
     const prefix = `${TEMP_PREFIX}${nameOf(target)}.`;
     let names: string[];
     try {
-      names = (await fs.list(directory)).filter((name) => name.startsWith(prefix));
+      names = (await fs.list(directory)).filter((name) => isTempOf(name, prefix));
     } catch {
       continue; // A missing directory holds no leftovers.
     }
@@ -698,7 +773,7 @@ export async function sweepTempFiles(
     const lock = await acquireLock(target, options.mode ?? 0o600, fs, options);
     try {
       for (const name of await fs.list(directory)) {
-        if (!name.startsWith(prefix)) continue;
+        if (!isTempOf(name, prefix)) continue;
         const path = inDirectory(directory, name);
         await fs.remove(path);
         removed.push(path);

@@ -236,21 +236,26 @@ Deno.test("sweepTempFiles() removes only our leftovers for the given targets", a
   const dir = await tempDir();
   const names = [
     "credentials",
+    `${TEMP_PREFIX}credentials.0123456789abcdef`,
+    `${TEMP_PREFIX}config.fedcba9876543210`,
+    `${TEMP_PREFIX}other.0123456789abcdef`,
+    // Another target's, whose name merely starts with ours: never ours to sweep.
+    `${TEMP_PREFIX}credentials.b.0123456789abcdef`,
     `${TEMP_PREFIX}credentials.abc`,
-    `${TEMP_PREFIX}config.def`,
-    `${TEMP_PREFIX}other.ghi`,
     ".credentials.swp",
   ];
   for (const name of names) await Deno.writeTextFile(join(dir, name), "");
   const removed = await sweepTempFiles([join(dir, "credentials"), join(dir, "config")]);
   assert.deepEqual(removed.sort(), [
-    join(dir, `${TEMP_PREFIX}config.def`),
-    join(dir, `${TEMP_PREFIX}credentials.abc`),
+    join(dir, `${TEMP_PREFIX}config.fedcba9876543210`),
+    join(dir, `${TEMP_PREFIX}credentials.0123456789abcdef`),
   ]);
   assert.deepEqual(
     await listDir(dir),
     [
-      `${TEMP_PREFIX}other.ghi`,
+      `${TEMP_PREFIX}other.0123456789abcdef`,
+      `${TEMP_PREFIX}credentials.b.0123456789abcdef`,
+      `${TEMP_PREFIX}credentials.abc`,
       ".credentials.swp",
       "config.lock",
       "credentials",
@@ -265,7 +270,7 @@ Deno.test("sweepTempFiles() removes only our leftovers for the given targets", a
 Deno.test("sweepTempFiles() waits for a live writer's lock instead of removing its temp file", async () => {
   const dir = await tempDir();
   const target = join(dir, "credentials");
-  const live = join(dir, `${TEMP_PREFIX}credentials.live`);
+  const live = join(dir, `${TEMP_PREFIX}credentials.00112233aabbccdd`);
   const lock = await acquireLock(target, 0o600, denoFileSystem);
   await Deno.writeTextFile(live, "new");
   const sweeping = sweepTempFiles([target], denoFileSystem, { lockWaitMs: 5000 });
@@ -451,5 +456,56 @@ Deno.test("updateFile() waits out a file that another writer truncated and is ab
   });
   assert.deepEqual(renders, ["[other]\nkey = theirs\n"]);
   assert.equal(await text(path), "[other]\nkey = theirs\n[ours]\nkey = mine\n");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("updateFile() refuses a directory path through a symlink another user owns", async () => {
+  assert.equal(Deno.uid(), 0, "this test runs as root");
+  const dir = await tempDir();
+  await Deno.chmod(dir, 0o755);
+  const victim = join(dir, "root-only");
+  await Deno.mkdir(victim);
+  await Deno.writeTextFile(join(victim, "credentials"), "[default]\nkey = root's\n");
+  const home = join(dir, "home");
+  await Deno.mkdir(home);
+  await Deno.chown(home, 65532, 65532);
+  // The user points their ~/.aws at root's directory.
+  await Deno.symlink(victim, join(home, ".aws"));
+  const chown = await new Deno.Command("chown", { args: ["-h", "65532:65532", join(home, ".aws")] })
+    .output();
+  assert.equal(chown.code, 0);
+  await assert.rejects(
+    replaceFile(join(home, ".aws", "credentials"), bytes("secret")),
+    (error: unknown) =>
+      error instanceof FileWriteError &&
+      error.message.endsWith(
+        `its directory path goes through a symlink ("${home}/.aws") owned by uid 65532; refusing to follow it`,
+      ),
+  );
+  assert.equal(await text(join(victim, "credentials")), "[default]\nkey = root's\n");
+  assert.deepEqual(await listDir(victim), ["credentials"], "no lock file either");
+  // A symlink root owns (a distribution's /var/run -> /run, say) is fine.
+  await Deno.remove(join(home, ".aws"));
+  await Deno.symlink(victim, join(dir, "by-root"));
+  assert.equal(await replaceFile(join(dir, "by-root", "credentials"), bytes("ok")), "written");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("updateFile() keeps a file's group, locks owner-only, and gives new files in a user's own directory to that user", async () => {
+  assert.equal(Deno.uid(), 0, "this test runs as root");
+  const dir = await tempDir();
+  const path = join(dir, "credentials");
+  await Deno.writeTextFile(path, "old");
+  await Deno.chown(path, 0, 2000); // an operator shares it through a group
+  await replaceFile(path, bytes("new"), { mode: 0o640 });
+  assert.deepEqual([(await Deno.stat(path)).gid, await mode(path)], [2000, 0o640]);
+  assert.equal(await mode(path + ".lock"), 0o600, "readers cannot take the lock");
+  // A user's own ~/.aws, kept by a root service: a new file is theirs.
+  const userDir = join(dir, "user-aws");
+  await Deno.mkdir(userDir, { mode: 0o700 });
+  await Deno.chown(userDir, 65532, 65532);
+  await replaceFile(join(userDir, "config"), bytes("[default]\nregion = x\n"));
+  const created = await Deno.stat(join(userDir, "config"));
+  assert.deepEqual([created.uid, created.gid, created.mode! & 0o777], [65532, 65532, 0o600]);
   await Deno.remove(dir, { recursive: true });
 });
