@@ -608,8 +608,15 @@ function parseCredentialProcess(
   return Object.freeze({ profile: processProfile, cache });
 }
 
-/** Profiles that the JS SDK or JavaScript objects treat specially. */
-const RESERVED_PROFILES = ["__proto__", "constructor", "prototype"];
+/** Profiles that the JS SDK or JavaScript objects treat specially: every Object.prototype name. */
+const RESERVED_PROFILES = [
+  "__proto__",
+  "constructor",
+  "prototype",
+  ...Object.getOwnPropertyNames(Object.prototype).filter((name) =>
+    !["__proto__", "constructor"].includes(name)
+  ),
+];
 
 function parseProfile(raw: Raw | undefined): string {
   const profile = raw?.text ?? "default";
@@ -625,7 +632,7 @@ function parseProfile(raw: Raw | undefined): string {
   ) {
     throw bad(
       raw,
-      `a name other than ${[...RESERVED_PROFILES, "DEFAULT"].join(", ")} (any case but "default")`,
+      'a name other than DEFAULT (in any case but "default") and the JavaScript object names (__proto__, constructor, prototype, toString, …)',
     );
   }
   return profile;
@@ -946,7 +953,11 @@ function parseEndpoint(raw: RawValues, allowInsecure: boolean): URL {
   const url = new URL(text);
   const problem = endpointUrlProblem(url, allowInsecure);
   if (problem !== undefined) {
-    throw new ConfigError(`${source.name} is not allowed: ${problem}, got ${JSON.stringify(text)}`);
+    // A password in the URI is a secret: never echoed.
+    const shown = url.password === "" ? text : text.replace(`:${url.password}@`, ":***@");
+    throw new ConfigError(
+      `${source.name} is not allowed: ${problem}, got ${JSON.stringify(shown)}`,
+    );
   }
   return url;
 }

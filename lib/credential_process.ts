@@ -162,7 +162,7 @@ export async function credentialProcessCommand(target: Target): Promise<number> 
   try {
     credentials = await sourceClient(target, quiet).fetchCredentials();
   } catch (error) {
-    const reason = quiet.redact(error instanceof Error ? error.message : String(error));
+    const reason = quiet.scrub(error instanceof Error ? error.message : String(error));
     console.error(`credential-helper credential-process: ${reason}`);
     return 1;
   }

@@ -50,10 +50,21 @@ export function parseRfc3339(text: string): Date {
 // Credential values are written as INI values; a line break, a control
 // character or surrounding blanks would change what an SDK reads back.
 // deno-lint-ignore no-control-regex
-const UNSAFE_VALUE = /[\u0000-\u001f\u007f]|^\s|\s$/;
+// Credentials are base64 and alphanumerics: no blank of any alphabet
+// anywhere (Python strips U+0085 and others that JavaScript does not).
+const UNSAFE_VALUE =
+  /[\u0000-\u0020\u007f-\u00a0\u1680\u180e\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]/;
 const ACCOUNT_ID = /^\d{12}$/;
 
-function requireString(body: Record<string, unknown>, field: string): string {
+// The timestamp is checked by its own grammar; only control characters are refused first.
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+function requireString(
+  body: Record<string, unknown>,
+  field: string,
+  unsafe: RegExp = UNSAFE_VALUE,
+): string {
   const value = body[field];
   if (value === undefined || value === null) {
     throw new InvalidCredentialsError(`response has no ${field}`);
@@ -62,9 +73,9 @@ function requireString(body: Record<string, unknown>, field: string): string {
     throw new InvalidCredentialsError(`response field ${field} is not a string`);
   }
   if (value === "") throw new InvalidCredentialsError(`response field ${field} is empty`);
-  if (UNSAFE_VALUE.test(value)) {
+  if (unsafe.test(value)) {
     throw new InvalidCredentialsError(
-      `response field ${field} has control characters or surrounding blanks`,
+      `response field ${field} has blanks or control characters`,
     );
   }
   return value;
@@ -93,13 +104,17 @@ export function parseCredentials(body: unknown, now: Date): Credentials {
     ? "SessionToken"
     : "Token";
   const sessionToken = requireString(record, tokenField);
-  const expirationText = requireString(record, "Expiration");
+  const expirationText = requireString(record, "Expiration", CONTROL);
   let expiration: Date;
   try {
     expiration = parseRfc3339(expirationText);
   } catch (cause) {
     throw new InvalidCredentialsError(
-      `response field Expiration is not an RFC 3339 timestamp: "${expirationText}"`,
+      `response field Expiration is not an RFC 3339 timestamp: ${
+        JSON.stringify(
+          expirationText.length > 40 ? expirationText.slice(0, 40) + "…" : expirationText,
+        )
+      }`,
       { cause },
     );
   }

@@ -371,7 +371,7 @@ export function interpretCredentials(
     return parseCredentials(body, context.now);
   } catch (error) {
     if (error instanceof InvalidCredentialsError) {
-      throw new EndpointError("invalid", error.message, { cause: error });
+      throw new EndpointError("invalid", context.redact(error.message), { cause: error });
     }
     throw error;
   }

@@ -136,6 +136,15 @@ export class Logger {
     return out;
   }
 
+  /**
+   * {@linkcode redact}, and also every run of {@linkcode FRAGMENT_LENGTH} or
+   * more characters shared with a registered secret: for text a server sent,
+   * which may echo part of a token. Costlier than `redact`, so kept for that.
+   */
+  scrub(text: string): string {
+    return scrubFragments(this.redact(text), this.#store.byLength);
+  }
+
   #emit(level: LogLevel, message: string, fields: LogFields = {}): void {
     if (LOG_LEVELS.indexOf(level) < this.#threshold) return;
     const time = new Date(this.#now()).toISOString();
@@ -149,16 +158,58 @@ export class Logger {
 function renderJson(time: string, level: LogLevel, message: string, fields: LogFields): string {
   const record: Record<string, unknown> = { time, level, msg: message };
   for (const [key, value] of Object.entries(fields)) {
-    if (value !== undefined) record[key] = value;
+    if (value !== undefined) record[key] = typeof value === "string" ? bounded(value) : value;
   }
   return JSON.stringify(record);
+}
+
+/** Shared runs this long or longer count as a leaked fragment of a secret. */
+export const FRAGMENT_LENGTH = 8;
+
+/** Replace every run of `text` that shares {@linkcode FRAGMENT_LENGTH} characters with a secret. */
+function scrubFragments(text: string, secrets: readonly string[]): string {
+  if (text.length < FRAGMENT_LENGTH || secrets.length === 0) return text;
+  // Positions of each window of the text, then every window of each secret
+  // looked up in them: linear in the text and in the secrets' total length.
+  const windows = new Map<string, number[]>();
+  for (let i = 0; i + FRAGMENT_LENGTH <= text.length; i++) {
+    const window = text.slice(i, i + FRAGMENT_LENGTH);
+    const at = windows.get(window);
+    if (at === undefined) windows.set(window, [i]);
+    else at.push(i);
+  }
+  const hit = new Uint8Array(text.length);
+  for (const secret of secrets) {
+    for (let j = 0; j + FRAGMENT_LENGTH <= secret.length; j++) {
+      for (const i of windows.get(secret.slice(j, j + FRAGMENT_LENGTH)) ?? []) {
+        hit.fill(1, i, i + FRAGMENT_LENGTH);
+      }
+    }
+  }
+  let out = "";
+  for (let i = 0; i < text.length;) {
+    if (hit[i] === 0) {
+      out += text[i++];
+      continue;
+    }
+    while (i < text.length && hit[i] === 1) i++;
+    out += REDACTED;
+  }
+  return out;
+}
+
+/** The longest field value written; a server's text has no business being longer. */
+const MAX_FIELD_LENGTH = 2048;
+
+function bounded(value: string): string {
+  return value.length > MAX_FIELD_LENGTH ? value.slice(0, MAX_FIELD_LENGTH) + "…" : value;
 }
 
 function renderText(time: string, level: LogLevel, message: string, fields: LogFields): string {
   let line = `${time} ${level.toUpperCase()} ${oneLine(message)}`;
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
-    line += ` ${key}=${quoteIfNeeded(oneLine(String(value)))}`;
+    line += ` ${key}=${quoteIfNeeded(oneLine(bounded(String(value))))}`;
   }
   return line;
 }

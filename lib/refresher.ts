@@ -205,6 +205,13 @@ function describeOutcome(outcome: Readonly<Record<string, string>>): string {
   return Object.entries(outcome).map(([file, result]) => `${file}:${result}`).join(",");
 }
 
+/** Reasons shown by /readyz and logged stay short, whatever a server sent. */
+const MAX_REASON_LENGTH = 512;
+
+function bounded(reason: string): string {
+  return reason.length > MAX_REASON_LENGTH ? reason.slice(0, MAX_REASON_LENGTH) + "…" : reason;
+}
+
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -224,6 +231,8 @@ export class Refresher {
   #lastFailureLogAt: number | undefined;
   #suppressedFailures = 0;
   #leadCapLogged = false;
+  /** The credentials whose repair failed or found nothing to write; not repaired again. */
+  #repairGaveUpOn: Credentials | undefined;
   /** Set by {@linkcode run}, whose fast retries would otherwise log four lines a second. */
   #throttleFailureLogs = false;
 
@@ -305,7 +314,7 @@ export class Refresher {
       };
       if (signal.aborted) return false;
       // The reason is shown by /readyz too, not only logged.
-      const reason = logger.redact(messageOf(error));
+      const reason = bounded(logger.scrub(messageOf(error)));
       this.#state = {
         ...this.#state,
         failures: this.#state.failures + 1,
@@ -414,9 +423,18 @@ export class Refresher {
       } catch (error) {
         problem = messageOf(error);
       }
-      if (problem === undefined || this.#current !== current) continue;
-      problem = this.#options.logger.redact(problem);
+      if (this.#current !== current) continue;
+      if (problem === undefined) {
+        if (this.#state.filesProblem !== undefined) {
+          this.#state = { ...this.#state, filesProblem: undefined };
+        }
+        continue;
+      }
+      problem = bounded(this.#options.logger.scrub(problem));
       this.#state = { ...this.#state, filesProblem: problem };
+      // One repair per set of credentials that failed or found nothing to
+      // do: no write and no log line every few seconds, forever.
+      if (this.#repairGaveUpOn === current) continue;
       this.#repairRequested = true;
       this.#wake.abort();
     }
@@ -429,6 +447,13 @@ export class Refresher {
     const reason = this.#state.filesProblem;
     try {
       const outcome = await this.#options.writeCredentials(credentials, signal);
+      if (!Object.values(outcome).includes("written")) {
+        // Nothing to rewrite: another writer was midway, and is done now.
+        this.#repairGaveUpOn = credentials;
+        this.#state = { ...this.#state, filesProblem: undefined };
+        logger.debug("files already hold our section again", { reason });
+        return;
+      }
       this.#state = { ...this.#state, repairs: this.#state.repairs + 1, filesProblem: undefined };
       logger.warn("repaired files changed by another writer", {
         reason,
@@ -436,11 +461,10 @@ export class Refresher {
       });
     } catch (error) {
       if (signal.aborted) return;
-      this.#state = {
-        ...this.#state,
-        filesProblem: `${reason}; repair failed: ${messageOf(error)}`,
-      };
-      logger.error("repair failed", { reason, error: messageOf(error) });
+      this.#repairGaveUpOn = credentials;
+      const failure = bounded(logger.scrub(messageOf(error)));
+      this.#state = { ...this.#state, filesProblem: `${reason}; repair failed: ${failure}` };
+      logger.error("repair failed; next try at the next refresh", { reason, error: failure });
     }
   }
 

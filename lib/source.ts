@@ -19,7 +19,7 @@ export interface SourceClient {
 export function sourceClient(target: Target, logger: Logger): SourceClient {
   const secrets = {
     onSecret: (secret: string) => logger.addSecret(secret),
-    redact: (text: string) => logger.redact(text),
+    redact: (text: string) => logger.scrub(text),
   };
   const source = target.source;
   if (source.kind === "imds") {

@@ -168,7 +168,7 @@ Deno.test("config file: every mistake is one line naming the key path, the value
     ],
     [
       { profiles: { DEFAULT: {} } },
-      'profiles must be a name other than __proto__, constructor, prototype, DEFAULT (any case but "default"), got "DEFAULT"',
+      'profiles must be a name other than DEFAULT (in any case but "default") and the JavaScript object names (__proto__, constructor, prototype, toString, …), got "DEFAULT"',
     ],
     [
       { profiles: { "bad name": {} } },

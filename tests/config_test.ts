@@ -253,7 +253,7 @@ Deno.test("parseConfig() refuses profile names the parsers treat specially", () 
   for (const name of ["DEFAULT", "Default", "dEfAuLt", "__proto__", "constructor", "prototype"]) {
     assert.equal(
       configError({ AWS_PROFILE: name }),
-      `AWS_PROFILE must be a name other than __proto__, constructor, prototype, DEFAULT (any case but "default"), got ${
+      `AWS_PROFILE must be a name other than DEFAULT (in any case but "default") and the JavaScript object names (__proto__, constructor, prototype, toString, …), got ${
         JSON.stringify(name)
       }`,
     );

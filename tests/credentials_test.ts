@@ -45,11 +45,11 @@ Deno.test("parseCredentials() rejects every malformed body with a message that n
     [{ ...GOOD, Token: 42 }, "response field Token is not a string"],
     [
       { ...GOOD, Token: "a\nb" },
-      "response field Token has control characters or surrounding blanks",
+      "response field Token has blanks or control characters",
     ],
     [
       { ...GOOD, SecretAccessKey: " padded" },
-      "response field SecretAccessKey has control characters or surrounding blanks",
+      "response field SecretAccessKey has blanks or control characters",
     ],
     [
       { ...GOOD, Expiration: "tomorrow" },
@@ -143,4 +143,30 @@ Deno.test("parseRfc3339() takes the forms servers send and refuses the rest", ()
   ) {
     assert.throws(() => parseRfc3339(text), /not an RFC 3339 timestamp/, text);
   }
+});
+
+Deno.test("parseCredentials() refuses a blank of any alphabet inside a value, and quotes a bad date briefly", () => {
+  const body = {
+    AccessKeyId: "ASIAEXAMPLE",
+    SecretAccessKey: "secret",
+    Token: "token",
+    Expiration: "2026-11-27T13:00:00Z",
+  };
+  const now = new Date("2026-11-27T12:00:00Z");
+  // Python strips U+0085 and U+00A0 from a value; botocore would read another token.
+  for (const blank of ["\u0085", "\u00a0", "\u2028", " ", "\ufeff"]) {
+    assert.throws(
+      () => parseCredentials({ ...body, Token: `token${blank}` }, now),
+      /^InvalidCredentialsError: response field Token has blanks or control characters$/,
+      JSON.stringify(blank),
+    );
+  }
+  const long = "x".repeat(900_000);
+  assert.throws(
+    () => parseCredentials({ ...body, Expiration: long }, now),
+    (error: unknown) =>
+      error instanceof Error &&
+      error.message ===
+        `response field Expiration is not an RFC 3339 timestamp: "${"x".repeat(40)}…"`,
+  );
 });

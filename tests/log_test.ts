@@ -56,3 +56,21 @@ Deno.test("Logger redacts registered secrets in every field and format, at every
     assert.ok(all.includes("ab ab"), all);
   }
 });
+
+Deno.test("Logger.scrub() removes every fragment of 8 or more characters of a secret", () => {
+  const logger = new Logger({ sink: () => {} });
+  const token = "Bearer " + "0123456789abcdefghijklmnopqrstuvwxyz".repeat(3);
+  const secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+  logger.addSecret(token);
+  logger.addSecret(secret);
+  assert.equal(
+    logger.scrub(`token starts ${token.slice(7, 67)} and key starts ${secret.slice(0, 20)}.`),
+    // The blank before the token's part is shared with "Bearer 0…" too.
+    "token starts[REDACTED] and key starts [REDACTED].",
+  );
+  // Split across two fields, or cut at any boundary: each part of 8 or more goes.
+  assert.equal(logger.scrub(`${secret.slice(0, 9)}: ${secret.slice(9)}`), "[REDACTED]: [REDACTED]");
+  // Seven characters in common are not a fragment.
+  assert.equal(logger.scrub(`x${secret.slice(3, 10)}x`), `x${secret.slice(3, 10)}x`);
+  assert.equal(logger.scrub("nothing secret here"), "nothing secret here");
+});

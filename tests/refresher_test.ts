@@ -365,3 +365,37 @@ Deno.test("Refresher rewrites files that another writer changed, without fetchin
     lines.join("\n"),
   );
 });
+
+Deno.test("Refresher tries a repair once per set of credentials when it fails or finds nothing to do", async () => {
+  const stop = new AbortController();
+  let writes = 0;
+  let failWrites = false;
+  const lines: string[] = [];
+  const refresher = new Refresher({
+    fetchCredentials: () => Promise.resolve(credentialsAt(Date.now() + HOUR, 1)),
+    writeCredentials: () => {
+      writes++;
+      if (failWrites) return Promise.reject(new Error('cannot write "/x": it is a symlink'));
+      return Promise.resolve({ credentials: "unchanged", config: "unchanged" });
+    },
+    // The check keeps saying the files changed.
+    verifyFiles: () => Promise.resolve("credentials file has no [default] section"),
+    verifyIntervalMs: 5,
+    intervalSeconds: 3600,
+    refreshBeforeExpirySeconds: 0,
+    logger: new Logger({ sink: (l) => lines.push(l), level: "debug" }),
+  });
+  const running = refresher.run(stop.signal);
+  await new Promise((r) => setTimeout(r, 200));
+  // First write, then one repair that found nothing to write: no more.
+  assert.equal(writes, 2);
+  assert.equal(refresher.state.repairs, 0);
+  failWrites = true;
+  refresher.refreshNow(); // new credentials: one repair may be tried again
+  await new Promise((r) => setTimeout(r, 200));
+  stop.abort();
+  await running;
+  assert.equal(writes, 3, "the refresh write failed; no repair loop after it");
+  assert.equal(lines.filter((l) => l.includes("repaired")).length, 0);
+  assert.ok(lines.filter((l) => l.includes("repair failed")).length <= 1);
+});

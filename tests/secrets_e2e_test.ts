@@ -39,7 +39,9 @@ Deno.test("e2e: an endpoint echoing the token and the last secret never gets the
       return Response.json({
         code: "AccessDenied",
         message: `${"x".repeat(20)} ${header} rejected; your last key was ${last.secret} ` +
-          `with session ${last.token}`,
+          `with session ${last.token}; token starts ${header.slice(7, 67)}, key starts ${
+            last.secret.slice(0, 20)
+          }`,
       }, { status: 403 });
     }
     const credentials = {
