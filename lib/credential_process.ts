@@ -10,6 +10,7 @@
  */
 
 import { replaceFile } from "./atomic_file.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import { type Credentials, parseCredentials } from "./credentials.ts";
 import { CONTAINER_HTTP_HOSTS, endpointUrlProblem } from "./endpoint.ts";
 import { IMDS_HTTP_HOSTS } from "./imds.ts";
@@ -146,8 +147,11 @@ export function currentProgram(mainModule: string, execPath: string, v8Flags: st
  * The `credential-process` command: print the credentials JSON on stdout
  * and exit 0, or one line on stderr and exit 1. Secrets go to stdout only.
  */
-export async function credentialProcessCommand(target: Target): Promise<number> {
-  const now = new Date();
+export async function credentialProcessCommand(
+  target: Target,
+  clock: Pick<Clock, "now"> = systemClock,
+): Promise<number> {
+  const now = new Date(clock.now());
   const cache = target.credentialProcess?.cache;
   if (cache !== undefined) {
     const cached = await readCache(cache, now);

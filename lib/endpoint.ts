@@ -7,6 +7,7 @@
  */
 
 import { type Credentials, InvalidCredentialsError, parseCredentials } from "./credentials.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import { deadline, untilAborted } from "./deadline.ts";
 import {
   BodyTooLargeError,
@@ -98,8 +99,8 @@ export interface EndpointClientOptions {
   get?: HttpGet;
   /** Reads the token file. Default {@linkcode readTokenFile}. */
   readTextFile?: (path: string) => Promise<string>;
-  /** Clock used to reject expired credentials. Default `() => new Date()`. */
-  now?: () => Date;
+  /** Clock used to reject expired credentials. Default {@linkcode systemClock}. */
+  clock?: Pick<Clock, "now">;
   /** Called with each secret as soon as it is known, so logs can redact it. */
   onSecret?: (secret: string) => void;
   /** Removes known secrets from text the server sent, before it is cut short. */
@@ -152,7 +153,7 @@ export class EndpointClient {
   readonly #maxRedirects: number;
   readonly #get: HttpGet;
   readonly #readTextFile: (path: string) => Promise<string>;
-  readonly #now: () => Date;
+  readonly #clock: Pick<Clock, "now">;
   readonly #onSecret: (secret: string) => void;
   readonly #redact: (text: string) => string;
 
@@ -166,7 +167,7 @@ export class EndpointClient {
     this.#maxRedirects = options.maxRedirects ?? 3;
     this.#get = options.get ?? httpGet;
     this.#readTextFile = options.readTextFile ?? readTokenFile;
-    this.#now = options.now ?? (() => new Date());
+    this.#clock = options.clock ?? systemClock;
     this.#onSecret = options.onSecret ?? (() => {});
     this.#redact = options.redact ?? ((text) => text);
     if (this.#authorization.kind === "value") this.#onSecret(this.#authorization.token);
@@ -301,7 +302,7 @@ export class EndpointClient {
     return interpretCredentials(response, {
       onSecret: this.#onSecret,
       redact: this.#redact,
-      now: this.#now(),
+      now: new Date(this.#clock.now()),
       requireSuccessCode: false,
     });
   }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { type Clock, systemClock } from "./clock.ts";
 import type { RefreshState } from "./refresher.ts";
 
 /** Longest an attempt may run before liveness fails; far above the request timeout. */
@@ -26,10 +27,8 @@ export interface TargetState {
 export interface HealthHandlerOptions {
   /** Every target's current state. */
   readonly targets: () => readonly TargetState[];
-  /** Epoch ms. Default `Date.now`. */
-  readonly now?: () => number;
-  /** Monotonic ms, as the state's monotonic fields. Default `performance.now`. */
-  readonly monotonic?: () => number;
+  /** Wall and monotonic time, as the state's fields. Default {@linkcode systemClock}. */
+  readonly clock?: Pick<Clock, "now" | "monotonic">;
   /** Reported as `credential_helper_build_info{version}`. */
   readonly version: string;
 }
@@ -199,8 +198,7 @@ const PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8";
 
 /** Build the listener's request handler. */
 export function createHealthHandler(options: HealthHandlerOptions): (request: Request) => Response {
-  const now = options.now ?? Date.now;
-  const monotonic = options.monotonic ?? (() => performance.now());
+  const clock = options.clock ?? systemClock;
   return (request) => {
     const path = new URL(request.url).pathname;
     const route = path === "/healthz" || path === "/readyz" || path === "/metrics";
@@ -209,11 +207,11 @@ export function createHealthHandler(options: HealthHandlerOptions): (request: Re
       return respond(request, 405, "method not allowed\n", PLAIN, { Allow: "GET, HEAD" });
     }
     const targets = options.targets();
-    const at = now();
+    const at = clock.now();
     if (path === "/metrics") {
       return respond(request, 200, renderMetrics(targets, at, options.version), PROMETHEUS);
     }
-    const clocks = { wall: at, monotonic: monotonic() };
+    const clocks = { wall: at, monotonic: clock.monotonic() };
     const verdict = combine(targets.map(({ profile, state }) => ({
       profile,
       verdict: path === "/healthz" ? liveness(state, clocks) : readiness(state, at),

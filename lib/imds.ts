@@ -16,6 +16,7 @@
  * @module
  */
 
+import { type Clock, systemClock } from "./clock.ts";
 import type { Credentials } from "./credentials.ts";
 import { EndpointError, errorDetail, interpretCredentials, toEndpointError } from "./endpoint.ts";
 import { type HttpGet, httpGet, type HttpResponse } from "./http_get.ts";
@@ -50,10 +51,8 @@ export interface ImdsClientOptions {
   readonly totalTimeoutMs?: number;
   /** The HTTP client. Default {@linkcode httpGet}. */
   readonly get?: HttpGet;
-  /** Wall clock, for credential expiry. Default `() => new Date()`. */
-  readonly now?: () => Date;
-  /** Monotonic ms, for the token's lifetime. Default `performance.now`. */
-  readonly monotonic?: () => number;
+  /** Wall time for credential expiry, monotonic time for the token's lifetime. Default {@linkcode systemClock}. */
+  readonly clock?: Pick<Clock, "now" | "monotonic">;
   /** Called with each secret (the session token, the credentials) as soon as it is known. */
   readonly onSecret?: (secret: string) => void;
   /** Removes known secrets from text the server sent. */
@@ -65,7 +64,7 @@ export class ImdsClient {
   readonly #base: URL;
   readonly #options: ImdsClientOptions;
   readonly #get: HttpGet;
-  readonly #monotonic: () => number;
+  readonly #clock: Pick<Clock, "now" | "monotonic">;
   readonly #onSecret: (secret: string) => void;
   #token: { value: string; renewAt: number } | undefined;
 
@@ -74,7 +73,7 @@ export class ImdsClient {
     this.#base = base;
     this.#options = options;
     this.#get = options.get ?? httpGet;
-    this.#monotonic = options.monotonic ?? (() => performance.now());
+    this.#clock = options.clock ?? systemClock;
     this.#onSecret = options.onSecret ?? (() => {});
   }
 
@@ -132,14 +131,14 @@ export class ImdsClient {
     return interpretCredentials(response, {
       onSecret: this.#onSecret,
       redact: this.#options.redact ?? ((text) => text),
-      now: (this.#options.now ?? (() => new Date()))(),
+      now: new Date(this.#clock.now()),
       requireSuccessCode: true,
     });
   }
 
   async #sessionToken(signal: AbortSignal | undefined): Promise<string> {
     const cached = this.#token;
-    if (cached !== undefined && this.#monotonic() < cached.renewAt) return cached.value;
+    if (cached !== undefined && this.#clock.monotonic() < cached.renewAt) return cached.value;
     this.#token = undefined;
     const response = await this.#request(
       "/latest/api/token",
@@ -160,7 +159,7 @@ export class ImdsClient {
     // Renewed shortly before it ends: a minute early, or at half a short TTL.
     this.#token = {
       value,
-      renewAt: this.#monotonic() + ttlMs - Math.min(TOKEN_RENEW_MARGIN_MS, ttlMs / 2),
+      renewAt: this.#clock.monotonic() + ttlMs - Math.min(TOKEN_RENEW_MARGIN_MS, ttlMs / 2),
     };
     return value;
   }

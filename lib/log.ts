@@ -5,6 +5,8 @@
  * @module
  */
 
+import { type Clock, systemClock } from "./clock.ts";
+
 /** Log levels, least to most severe. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 /** One of {@linkcode LOG_LEVELS}. */
@@ -28,8 +30,8 @@ export interface LoggerOptions {
   format?: LogFormat;
   /** Receives each finished line, without its newline. Default: standard error. */
   sink?: (line: string) => void;
-  /** Clock for timestamps. Default `Date.now`. */
-  now?: () => number;
+  /** Clock for timestamps. Default {@linkcode systemClock}. */
+  clock?: Pick<Clock, "now">;
 }
 
 // Short strings are never registered as secrets: replacing "a" everywhere
@@ -91,7 +93,7 @@ export class Logger {
     this.#threshold = LOG_LEVELS.indexOf(options.level ?? "info");
     this.#format = options.format ?? "text";
     this.#sink = options.sink ?? writeStderr;
-    this.#now = options.now ?? Date.now;
+    this.#now = () => (options.clock ?? systemClock).now();
     this.#store = inherited?.store ?? new SecretStore();
     this.#base = inherited?.base ?? {};
   }

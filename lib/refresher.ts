@@ -8,7 +8,10 @@
  */
 
 import { type Credentials, millisecondsUntilExpiry } from "./credentials.ts";
+import { type Clock, systemClock, WALL_CHECK_MS } from "./clock.ts";
 import type { Logger } from "./log.ts";
+
+export { type Clock, systemClock } from "./clock.ts";
 
 /** Shortest wait before a refresh driven by expiry, so a source that keeps handing out nearly expired credentials cannot cause a hot loop. */
 export const MIN_REFRESH_DELAY_MS = 5_000;
@@ -24,8 +27,6 @@ export const NO_CREDENTIALS_RETRY_MS = 250;
 export const FAILURE_LOG_INTERVAL_MS = 10_000;
 /** How often the files are checked for our section while the loop waits. */
 export const VERIFY_INTERVAL_MS = 2_000;
-/** The longest single timer: waits are re-checked against the wall clock this often. */
-export const WALL_CHECK_MS = 1_000;
 /** The lead before expiry never exceeds this fraction of the credentials' lifetime. */
 export const MAX_LEAD_FRACTION = 0.5;
 
@@ -80,49 +81,6 @@ export function backoffDelayMs(failures: number, intervalMs: number, random: num
   const step = Math.min(cap, BASE_BACKOFF_MS * 2 ** Math.max(0, failures - 1));
   return Math.round(step / 2 + (step / 2) * random);
 }
-
-/** Time, behind an interface so tests can run the loop instantly. */
-export interface Clock {
-  /** Wall clock, epoch ms. */
-  now(): number;
-  /** Monotonic ms from an arbitrary origin; never jumps with the wall clock. */
-  monotonic(): number;
-  /**
-   * Resolve once `ms` have passed on the monotonic clock or on the wall
-   * clock, whichever comes first (a suspend or a clock step forward ends the
-   * wait early), or when `signal` aborts. Never rejects.
-   */
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
-}
-
-/**
- * The real clock. Timers run on the monotonic clock, which stands still
- * while a VM is suspended; so a wait is cut into slices of at most
- * {@linkcode WALL_CHECK_MS} and ends when the wall clock says it is due.
- */
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  monotonic: () => performance.now(),
-  sleep: (ms, signal) =>
-    new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const wallDue = Date.now() + ms;
-      const monotonicDue = performance.now() + ms;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const slice = () => {
-        const left = Math.min(wallDue - Date.now(), monotonicDue - performance.now());
-        if (left <= 0) return done();
-        timer = setTimeout(slice, Math.min(left, WALL_CHECK_MS));
-      };
-      function done() {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
-      slice();
-    }),
-};
 
 /** A read-only view of the loop's state, for health and metrics. */
 export interface RefreshState {

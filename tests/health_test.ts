@@ -15,8 +15,7 @@ const INITIAL: RefreshState = {
 function handlerFor(state: RefreshState, now = T0, monotonic = now) {
   return createHealthHandler({
     targets: () => [{ profile: "default", state }],
-    now: () => now,
-    monotonic: () => monotonic,
+    clock: { now: () => now, monotonic: () => monotonic },
     version: "9.9.9",
   });
 }
@@ -154,8 +153,7 @@ Deno.test("several targets: ready only when all are; the body lists each profile
   const handler = (states: RefreshState[]) =>
     createHealthHandler({
       targets: () => states.map((state, i) => ({ profile: ["dev", "prod"][i]!, state })),
-      now: () => T0,
-      monotonic: () => T0,
+      clock: { now: () => T0, monotonic: () => T0 },
       version: "9.9.9",
     });
   const notReady = await get(handler([ready, waiting]), "/readyz");
@@ -183,7 +181,7 @@ Deno.test("/metrics passes promtool check metrics, with one target and with seve
   for (const count of [1, 2]) {
     const handler = createHealthHandler({
       targets: () => states.slice(0, count).map((state, i) => ({ profile: `p.${i}@x+y-z`, state })),
-      now: () => T0,
+      clock: { now: () => T0, monotonic: () => T0 },
       version: "9.9.9",
     });
     const body = (await get(handler, "/metrics")).body;

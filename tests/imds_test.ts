@@ -111,7 +111,9 @@ Deno.test("ImdsClient: a named role skips the listing", async () => {
 Deno.test("ImdsClient: the token is renewed before its TTL ends, and a 401 gets a new one", async () => {
   await withImds(async (imds) => {
     let now = 0;
-    const client = new ImdsClient(new URL(imds.url), { monotonic: () => now });
+    const client = new ImdsClient(new URL(imds.url), {
+      clock: { now: () => Date.now(), monotonic: () => now },
+    });
     imds.maxTokenTtlSeconds = 2; // the service grants less than asked
     await client.fetchCredentials();
     now = 500;

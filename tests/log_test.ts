@@ -5,7 +5,7 @@ const NOW = () => Date.parse("2026-11-26T12:00:00Z");
 
 function capture(options: ConstructorParameters<typeof Logger>[0] = {}) {
   const lines: string[] = [];
-  const logger = new Logger({ ...options, now: NOW, sink: (line) => lines.push(line) });
+  const logger = new Logger({ ...options, clock: { now: NOW }, sink: (line) => lines.push(line) });
   return { logger, lines };
 }
 

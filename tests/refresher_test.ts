@@ -112,7 +112,7 @@ function credentialsAt(expiration: number, n: number): Credentials {
 Deno.test("Refresher.run() follows the schedule and backs off on failure", async () => {
   const clock = fakeClock();
   const lines: string[] = [];
-  const logger = new Logger({ sink: (l) => lines.push(l), now: clock.now, level: "debug" });
+  const logger = new Logger({ sink: (l) => lines.push(l), clock, level: "debug" });
   const script = ["ok", "fail", "fail", "ok", "stop"];
   const stop = new AbortController();
   const written: string[] = [];
@@ -255,7 +255,7 @@ Deno.test("Refresher warns when credentials expire sooner than REFRESH_BEFORE_EX
     writeCredentials: () => Promise.resolve({ credentials: "written" }),
     intervalSeconds: 900,
     refreshBeforeExpirySeconds: 300,
-    logger: new Logger({ sink: (l) => lines.push(l), now: clock.now }),
+    logger: new Logger({ sink: (l) => lines.push(l), clock }),
     clock,
   });
   assert.equal(await refresher.refreshOnce(new AbortController().signal), true);
@@ -281,7 +281,7 @@ Deno.test("Refresher retries every 250 ms while it holds no credentials, logging
     writeCredentials: () => Promise.resolve({ credentials: "written" }),
     intervalSeconds: 900,
     refreshBeforeExpirySeconds: 300,
-    logger: new Logger({ sink: (l) => lines.push(l), now: clock.now }),
+    logger: new Logger({ sink: (l) => lines.push(l), clock }),
     clock,
     random: () => 0,
   });
