@@ -290,6 +290,9 @@ export function upsertSection(text: string, target: SectionTarget, options: Upse
     const last = output.at(-1);
     if (last !== undefined) {
       if (last.eol === "") last.eol = eol;
+      // The JS SDK breaks lines only at "\n": after a lone CR our header would
+      // join the last line. botocore reads "\r\n" as the same one break.
+      if (last.eol === "\r") last.eol = "\r\n";
       if (last.kind !== "blank") output.push({ content: "", eol, kind: "blank" });
     }
     output.push({ content: `[${target.header}]`, eol, kind: "header", header: target.header });
