@@ -64,6 +64,7 @@ function shadowWatch(target: Target, logger: Logger): () => Promise<void> {
 function wire(target: Target, logger: Logger, queue: FileQueue): Running {
   const client = sourceClient(target, logger);
   const checkShadows = shadowWatch(target, logger);
+  let cacheProblem: string | undefined;
   const notifier = new Notifier(target.notify, logger, {
     env: {
       PATH: Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin",
@@ -82,12 +83,24 @@ function wire(target: Target, logger: Logger, queue: FileQueue): Running {
         ...await writeProfile(credentials, { ...target, processLine }, { signal, queue }),
       };
       if (target.credentialProcess !== undefined) {
+        // The files are written: a cache that cannot be must not fail the
+        // refresh (nor notify nothing, nor retry at once). One line per cause.
         const cache = target.credentialProcess.cache;
-        await queue.run(
-          cache,
-          () => writeCache(cache, credentials, { mode: target.fileMode, signal }),
-        );
-        outcome["cache"] = "written";
+        try {
+          await queue.run(
+            cache,
+            () => writeCache(cache, credentials, { mode: target.fileMode, signal }),
+          );
+          outcome["cache"] = "written";
+          cacheProblem = undefined;
+        } catch (error) {
+          outcome["cache"] = "failed";
+          const reason = logger.scrub(error instanceof Error ? error.message : String(error));
+          if (reason !== cacheProblem) {
+            logger.warn("credential_process cache not written", { reason });
+          }
+          cacheProblem = reason;
+        }
       }
       await checkShadows();
       if (outcome["credentials"] === "written" || outcome["config"] === "written") {
@@ -224,11 +237,12 @@ export async function serve(config: Config): Promise<number> {
     await Promise.all(running.map(({ refresher }) => refresher.run(stop.signal)));
   }
 
-  // A notify command still running gets its last second or so.
+  // A notify command still running gets its last second or so, then is killed.
   await Promise.race([
     Promise.all(running.map(({ notifier }) => notifier.settled())),
     new Promise((resolve) => setTimeout(resolve, stop.signal.aborted ? 0 : 1000)),
   ]);
+  for (const { notifier } of running) notifier.stop();
   logger.info("stopping", { exit_code: code });
   const deadline = setTimeout(() => Deno.exit(code), SHUTDOWN_DEADLINE_MS);
   await server?.shutdown();

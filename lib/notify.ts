@@ -20,6 +20,24 @@ export type NotifySignal = typeof NOTIFY_SIGNALS[number];
 export const NOTIFY_COMMAND_TIMEOUT_MS = 10_000;
 /** How much of a command's output is logged. */
 export const NOTIFY_OUTPUT_BYTES = 512;
+/** How much of it is read, to scrub secrets from before cutting. */
+const NOTIFY_READ_BYTES = 16 * 1024;
+
+function cut(text: string, limit: number): string {
+  return text.length > limit ? text.slice(0, limit) + "…" : text;
+}
+/** The largest pid Linux hands out (pid_max's ceiling, 2^22). */
+const PID_MAX = 4_194_304;
+
+/** `promise`, or a rejection after `seconds`: a read of a hung file system never piles up. */
+function withinSeconds<T>(promise: Promise<T>, seconds: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${seconds} s`)), seconds * 1000);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /** The largest pid file read. */
 const MAX_PID_FILE_BYTES = 64;
 
@@ -46,6 +64,9 @@ export interface NotifyEffects {
 
 const denoEffects: NotifyEffects = {
   readFile: async (path) => {
+    // A FIFO would block the open for as long as nobody writes to it.
+    const info = await Deno.stat(path);
+    if (!info.isFile) throw new Error("it is not a regular file");
     const file = await Deno.open(path, { read: true });
     try {
       const buffer = new Uint8Array(MAX_PID_FILE_BYTES);
@@ -76,6 +97,8 @@ export class Notifier {
   readonly #env: Record<string, string>;
   #counts: NotifyCounts = { success: 0, failure: 0 };
   #running: Promise<void> | undefined;
+  #child: Deno.ChildProcess | undefined;
+  readonly #signalling = new Set<Promise<void>>();
   #again = false;
 
   /** Create a notifier; `env` is the whole environment the command gets. */
@@ -106,7 +129,11 @@ export class Notifier {
    * runs once more when it ends, never twice at once.
    */
   notify(): void {
-    if (this.#config.pidFile !== undefined) void this.#signal(this.#config.pidFile);
+    if (this.#config.pidFile !== undefined) {
+      const signalling = this.#signal(this.#config.pidFile);
+      this.#signalling.add(signalling);
+      void signalling.finally(() => this.#signalling.delete(signalling));
+    }
     if (this.#config.command === undefined) return;
     if (this.#running !== undefined) {
       this.#again = true;
@@ -123,7 +150,17 @@ export class Notifier {
 
   /** Wait for a running command, for tests and shutdown. */
   async settled(): Promise<void> {
+    await Promise.all(this.#signalling);
     while (this.#running !== undefined) await this.#running;
+  }
+
+  /** Kill a running command (shutdown): it is not left behind. */
+  stop(): void {
+    try {
+      this.#child?.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
   }
 
   #count(ok: boolean): void {
@@ -136,11 +173,16 @@ export class Notifier {
     const signal = this.#config.signal;
     let pid: number;
     try {
-      const text = new TextDecoder().decode(await this.#effects.readFile(pidFile)).trim();
-      if (!/^\d{1,10}$/.test(text)) throw new Error(`it holds no pid`);
+      const read = this.#effects.readFile(pidFile);
+      const text = new TextDecoder().decode(await withinSeconds(read, 2)).trim();
+      if (!/^\d{1,7}$/.test(text)) throw new Error(`it holds no pid`);
       pid = Number(text);
-      // 0 would signal our own process group, 1 the pod's pause or init process.
-      if (pid <= 1) throw new Error(`it holds pid ${pid}, which is never the application`);
+      // 0 would signal our own process group, 1 the pod's pause or init
+      // process; Linux pids never exceed 2^22 (a larger number would wrap).
+      if (pid <= 1 || pid > PID_MAX) {
+        throw new Error(`it holds pid ${pid}, which is never the application`);
+      }
+      if (pid === Deno.pid) throw new Error(`it holds this process's own pid`);
     } catch (error) {
       this.#count(false);
       this.#logger.warn("notify failed: cannot read the pid file", {
@@ -176,9 +218,12 @@ export class Notifier {
       });
       return;
     }
+    this.#child = child;
     let timedOut = false;
-    // After a kill, a grandchild may still hold the pipes open: stop reading.
+    // After the command exits (or is killed), a child it left behind may
+    // still hold the pipes open: stop reading shortly after.
     const stopReading = new AbortController();
+    void child.status.then(() => setTimeout(() => stopReading.abort(), 100));
     const timer = setTimeout(() => {
       timedOut = true;
       try {
@@ -190,11 +235,16 @@ export class Notifier {
     }, this.#timeoutMs);
     const [status, stdout, stderr] = await Promise.all([
       child.status,
-      head(child.stdout, NOTIFY_OUTPUT_BYTES, stopReading.signal),
-      head(child.stderr, NOTIFY_OUTPUT_BYTES, stopReading.signal),
+      head(child.stdout, NOTIFY_READ_BYTES, stopReading.signal),
+      head(child.stderr, NOTIFY_READ_BYTES, stopReading.signal),
     ]);
     clearTimeout(timer);
-    const output = [stdout, stderr].filter((text) => text !== "").join(" | ");
+    this.#child = undefined;
+    // Scrubbed whole, then cut: a secret at the cut leaves no fragment.
+    const output = cut(
+      this.#logger.scrub([stdout, stderr].filter((text) => text !== "").join(" | ")),
+      NOTIFY_OUTPUT_BYTES,
+    );
     const ok = status.success && !timedOut;
     this.#count(ok);
     const fields = {

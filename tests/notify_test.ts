@@ -40,7 +40,7 @@ Deno.test("Notifier: a missing pid file, a bad pid and a dead pid are each one l
   notifier.notify();
   await waitFor("the third failure", () => notifier.counts.failure === 3 || undefined);
   assert.deepEqual(lines, [
-    `WARN notify failed: cannot read the pid file pid_file=${pidFile} reason="No such file or directory (os error 2): open '${pidFile}'"`,
+    `WARN notify failed: cannot read the pid file pid_file=${pidFile} reason="No such file or directory (os error 2): stat '${pidFile}'"`,
     `WARN notify failed: cannot read the pid file pid_file=${pidFile} reason="it holds pid 1, which is never the application"`,
     `WARN notify failed: cannot signal the process pid=${gone.pid} signal=SIGUSR1 reason="no such process"`,
   ]);
@@ -222,4 +222,64 @@ Deno.test("e2e notify: a changed write signals the app and runs the command; a n
     await server.shutdown();
     await Deno.remove(home, { recursive: true });
   }
+});
+
+Deno.test("Notifier: a pid that would wrap, our own pid and a FIFO are refused, never signalled", async () => {
+  const dir = await Deno.makeTempDir();
+  const lines: string[] = [];
+  const pidFile = join(dir, "app.pid");
+  const killed: number[] = [];
+  const effects = {
+    readFile: (path: string) => Deno.readFile(path),
+    kill: (pid: number) => void killed.push(pid),
+    spawn: () => {
+      throw new Error("no command here");
+    },
+  };
+  const notifier = new Notifier({ pidFile, signal: "SIGTERM", command: undefined }, logger(lines), {
+    effects,
+  });
+  // 2^32 + 1 would be pid 1 to kill(2); 2^32 - 1 would be -1, every process.
+  for (const text of ["4294967297", "4294967295", "4194305", String(Deno.pid)]) {
+    await Deno.writeTextFile(pidFile, text + "\n");
+    notifier.notify();
+    await notifier.settled();
+  }
+  assert.deepEqual(killed, []);
+  assert.deepEqual(notifier.counts, { success: 0, failure: 4 });
+  assert.match(lines[0]!, /reason="it holds no pid"/);
+  assert.match(lines[2]!, /reason="it holds pid 4194305, which is never the application"/);
+  assert.match(lines[3]!, /reason="it holds this process's own pid"/);
+  // A FIFO: refused at once, not a blocked open per notification.
+  await Deno.remove(pidFile);
+  const mkfifo = await new Deno.Command("mkfifo", { args: [pidFile] }).output();
+  assert.equal(mkfifo.code, 0);
+  const real = new Notifier({ pidFile, signal: "SIGHUP", command: undefined }, logger(lines));
+  const started = performance.now();
+  real.notify();
+  await real.settled();
+  assert.ok(performance.now() - started < 1000);
+  assert.match(lines.at(-1)!, /reason="it is not a regular file"/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("Notifier: output is scrubbed of secrets before it is cut; a child left behind does not make it fail", async () => {
+  const lines: string[] = [];
+  const log = logger(lines);
+  const secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+  log.addSecret(secret);
+  const notifier = new Notifier(
+    {
+      pidFile: undefined,
+      signal: "SIGHUP",
+      command: ["/bin/sh", "-c", `printf '%0397d' 0; echo " ${secret}"; (sleep 30 &) ; exit 0`],
+    },
+    log,
+  );
+  const started = performance.now();
+  notifier.notify();
+  await notifier.settled();
+  assert.ok(performance.now() - started < 3000, "not held by the background child");
+  assert.deepEqual(notifier.counts, { success: 1, failure: 0 });
+  assert.ok(!lines.join("\n").includes(secret.slice(0, 8)), lines.join("\n"));
 });
