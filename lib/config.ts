@@ -415,7 +415,11 @@ export function parseConfig(env: Env, options: ParseConfigOptions = {}): Config 
   const home = get("HOME");
 
   const fromEnv = new Map<string, Raw>();
-  for (const setting of SETTINGS) {
+  // credential-process runs in the application's environment, whose
+  // variables (LOG_LEVEL=INFO, AWS_REGION=aws-global, …) are not ours: its
+  // command line carries every setting it needs.
+  const settingsFromEnv = line.command !== "credential-process";
+  for (const setting of settingsFromEnv ? SETTINGS : []) {
     const name = setting.variables.find((variable) => get(variable) !== undefined);
     if (name !== undefined) fromEnv.set(setting.key, { text: get(name)!, name });
   }
@@ -424,7 +428,7 @@ export function parseConfig(env: Env, options: ParseConfigOptions = {}): Config 
   if (SOURCE_KEYS.some((key) => line.flags.has(key))) {
     for (const key of SOURCE_KEYS) fromEnv.delete(key);
   }
-  const configFile = line.configFile ?? get(CONFIG_VARIABLE);
+  const configFile = line.configFile ?? (settingsFromEnv ? get(CONFIG_VARIABLE) : undefined);
   if (configFile === undefined) {
     const raw = new Map([...fromEnv, ...line.flags]);
     const process = parseProcessSettings(raw);
@@ -437,11 +441,15 @@ export function parseConfig(env: Env, options: ParseConfigOptions = {}): Config 
       ignoredVariables: Object.freeze([]),
     });
   }
-  const file = readConfigFile(configFile, home, options.readFile ?? Deno.readTextFileSync);
+  const file = readConfigFile(configFile, home, options.readFile ?? Deno.readTextFileSync, {
+    checkRegular: options.readFile === undefined,
+  });
   const ignoredVariables = SETTINGS.flatMap((setting) =>
     setting.variables.filter((variable) => get(variable) !== undefined)
   );
-  for (const key of ["profile", ...SOURCE_KEYS]) {
+  // With a config file, credential-process's --profile picks one of its profiles.
+  const pick = line.command === "credential-process" ? line.flags.get("profile") : undefined;
+  for (const key of [...(pick === undefined ? ["profile"] : []), ...SOURCE_KEYS]) {
     const flag = line.flags.get(key);
     if (flag !== undefined) {
       throw new ConfigError(
@@ -451,7 +459,8 @@ export function parseConfig(env: Env, options: ParseConfigOptions = {}): Config 
       );
     }
   }
-  const top = new Map([...file.top, ...line.flags]);
+  const top = new Map([...line.flags].filter(([key]) => key !== "profile"));
+  for (const [key, value] of file.top) if (!top.has(key)) top.set(key, value);
   const process = parseProcessSettings(top);
   const targets = file.profiles.map(([profile, entry]) => {
     const raw = new Map([...top, ...entry]);
@@ -459,11 +468,18 @@ export function parseConfig(env: Env, options: ParseConfigOptions = {}): Config 
     return parseTarget(raw, home);
   });
   checkTargetsApart(targets);
+  const picked = pick === undefined ? targets : targets.filter((t) => t.profile === pick.text);
+  if (picked.length === 0) {
+    throw bad(
+      pick!,
+      `one of the config file's profiles (${targets.map((t) => t.profile).join(", ")})`,
+    );
+  }
   return Object.freeze({
     command: line.command,
     healthcheckWaitSeconds: line.healthcheckWaitSeconds,
     ...process,
-    targets: Object.freeze(targets),
+    targets: Object.freeze(picked),
     configFile,
     ignoredVariables: Object.freeze(ignoredVariables),
   });
@@ -485,7 +501,7 @@ function parseTarget(raw: RawValues, home: string | undefined): Target {
 
   const regionRaw = raw.get("region");
   const region = regionRaw?.text ?? "us-east-2";
-  if (regionRaw !== undefined && !/^[a-z]{2}(-[a-z0-9]+)+-\d+$/.test(region)) {
+  if (regionRaw !== undefined && !/^[a-z]{2,}(-[a-z0-9]+)+-\d+$/.test(region)) {
     throw bad(regionRaw, "a region name such as us-east-2");
   }
   const outputRaw = raw.get("output");
@@ -531,6 +547,16 @@ function parseTarget(raw: RawValues, home: string | undefined): Target {
   );
   const notify = parseNotify(raw, home);
   const credentialProcess = parseCredentialProcess(raw, home, profile, credentialsFile, source);
+  if (
+    credentialProcess !== undefined &&
+    [credentialsFile, configFile].includes(credentialProcess.cache)
+  ) {
+    throw bad(
+      raw.get("credential_process_cache") ??
+        { name: "CREDENTIAL_PROCESS_CACHE", text: credentialProcess.cache },
+      "a file other than the credentials and config files",
+    );
+  }
   return Object.freeze({
     profile,
     source,
@@ -655,6 +681,21 @@ function checkTargetsApart(targets: readonly Target[]): void {
     processProfiles.add(processProfile);
   }
   const credentials = new Set(targets.map((t) => t.credentialsFile));
+  const files = new Set([...credentials, ...targets.map((t) => t.configFile)]);
+  const caches = new Set<string>();
+  for (const target of targets) {
+    const cache = target.credentialProcess?.cache;
+    if (cache === undefined) continue;
+    // Another profile's cache would hand out another role's credentials.
+    if (files.has(cache) || caches.has(cache)) {
+      throw new ConfigError(
+        `profiles.${target.profile}.credential_process_cache must be a file of its own, got ${
+          JSON.stringify(cache)
+        }`,
+      );
+    }
+    caches.add(cache);
+  }
   for (const target of targets) {
     if (credentials.has(target.configFile)) {
       throw new ConfigError(
@@ -693,11 +734,18 @@ function readConfigFile(
   path: string,
   home: string | undefined,
   readFile: (path: string) => string,
+  options: { checkRegular: boolean },
 ): ConfigFile {
   const where = { name: CONFIG_VARIABLE, text: path };
   const resolved = parsePath(where, home)!;
   let text: string;
   try {
+    // A FIFO or a device would hang the start or fill memory.
+    if (options.checkRegular) {
+      const info = Deno.statSync(resolved);
+      if (!info.isFile) throw new Error("it is not a regular file");
+      if (info.size > MAX_CONFIG_FILE_BYTES) throw new Error("it is larger than 1 MiB");
+    }
     text = readFile(resolved);
   } catch (error) {
     throw new ConfigError(
@@ -713,9 +761,12 @@ function readConfigFile(
   try {
     json = JSON.parse(text);
   } catch (error) {
-    // The parser's message names a position, never the text around it.
-    const reason = error instanceof Error ? error.message.replace(/ in JSON.*$/, "") : "";
-    throw new ConfigError(`${CONFIG_VARIABLE} ${JSON.stringify(path)} is not JSON: ${reason}`);
+    // Only where: the parser's own message may quote the text around it, a
+    // token perhaps.
+    const at = /line \d+ column \d+/.exec(error instanceof Error ? error.message : "")?.[0];
+    throw new ConfigError(
+      `${CONFIG_VARIABLE} ${JSON.stringify(path)} is not JSON${at === undefined ? "" : ` (${at})`}`,
+    );
   }
   if (!isObject(json)) {
     throw new ConfigError(`${CONFIG_VARIABLE} ${JSON.stringify(path)} must hold a JSON object`);
@@ -885,11 +936,16 @@ function parseSource(raw: RawValues): Source {
   if (explicit !== undefined && explicit.text !== "container" && explicit.text !== "imds") {
     throw bad(explicit, "container or imds");
   }
-  const container = CONTAINER_KEYS.some((key) => raw.has(key));
+  // As in the SDKs, the URI selects the container source; a token alone does not.
+  const container = ["endpoint", "relative_uri"].some((key) => raw.has(key));
   const imds = IMDS_KEYS.some((key) => raw.has(key));
   const kind = explicit?.text ?? (container || !imds ? "container" : "imds");
-  const foreign = (kind === "imds" ? CONTAINER_KEYS : explicit === undefined ? [] : IMDS_KEYS)
-    .map((key) => raw.get(key)).find((value) => value !== undefined);
+  const foreignKeys = kind === "imds"
+    ? (explicit === undefined ? ["endpoint", "relative_uri"] : CONTAINER_KEYS)
+    : explicit === undefined
+    ? []
+    : IMDS_KEYS;
+  const foreign = foreignKeys.map((key) => raw.get(key)).find((value) => value !== undefined);
   if (foreign !== undefined) {
     throw new ConfigError(`${foreign.name} cannot be used with source ${kind}`);
   }

@@ -51,6 +51,17 @@ export async function writeCache(
 export async function readCache(path: string, now: Date): Promise<Credentials | undefined> {
   let text: string;
   try {
+    // Only a file this uid wrote and nobody else can change: not a symlink,
+    // a FIFO (which would block the SDK forever), another uid's, or writable
+    // by the group or others.
+    const info = await Deno.lstat(path);
+    const self = Deno.uid();
+    if (
+      !info.isFile || info.nlink !== 1 || (self !== null && info.uid !== self) ||
+      ((info.mode ?? 0) & 0o022) !== 0
+    ) {
+      return undefined;
+    }
     const file = await Deno.open(path, { read: true });
     try {
       const buffer = new Uint8Array(MAX_CACHE_BYTES);

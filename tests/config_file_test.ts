@@ -186,7 +186,7 @@ Deno.test("config file: every mistake is one line naming the key path, the value
     [[1], 'CREDENTIAL_HELPER_CONFIG "/etc/credential-helper.json" must hold a JSON object'],
     [
       "{ not json",
-      "CREDENTIAL_HELPER_CONFIG \"/etc/credential-helper.json\" is not JSON: Expected property name or '}'",
+      'CREDENTIAL_HELPER_CONFIG "/etc/credential-helper.json" is not JSON (line 1 column 3)',
     ],
     [
       { profiles: { a: { file_mode: "0666" } } },
@@ -321,5 +321,33 @@ Deno.test("config file: notify and credential_process settings per profile", () 
   assert.equal(
     error({ profiles: { a: { notify_signal: "KILL" } } }),
     'profiles.a.notify_signal must be SIGHUP, SIGUSR1, SIGUSR2, SIGTERM or SIGINT, got "KILL"',
+  );
+});
+
+Deno.test("config file: caches of their own, a syntax error never quoted, --profile picks for credential-process", () => {
+  assert.equal(
+    error({
+      profiles: {
+        a: { credential_process_cache: "/x/cache.json" },
+        b: { credential_process_cache: "/x/cache.json" },
+      },
+    }),
+    'profiles.b.credential_process_cache must be a file of its own, got "/x/cache.json"',
+  );
+  assert.equal(
+    error({ profiles: { a: { credential_process_cache: "~/.aws/credentials" } } }),
+    'profiles.a.credential_process_cache must be a file other than the credentials and config files, got "~/.aws/credentials"',
+  );
+  const leaky = '{"profiles": {"a": {"authorization_token": \'SUPERSECRETVALUE\'}}}';
+  const message = error(leaky);
+  assert.ok(!message.includes("SUPERSECR"), message);
+  assert.match(message, /is not JSON( \(line 1 column \d+\))?$/);
+  const args = ["credential-process", "--config", "/etc/credential-helper.json", "--profile"];
+  const picked = parse(EXAMPLE, {}, [...args, "prod"]);
+  assert.deepEqual(picked.targets.map((t) => t.profile), ["prod"]);
+  assert.equal(picked.targets[0]!.source.endpoint.href, "https://creds.example.com/prod");
+  assert.match(
+    error(EXAMPLE, {}, [...args, "nope"]),
+    /^--profile must be one of the config file's profiles \(dev, prod, ecs\), got "nope"$/,
   );
 });

@@ -376,3 +376,44 @@ Deno.test("parseConfig() marks the region as a default only when nothing set it"
     false,
   );
 });
+
+Deno.test("parseConfig(): a token alone does not select the container source; credential-process ignores the app's variables", () => {
+  const source = parseConfig(env({
+    ...HOME,
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: "http://127.0.0.1:9911",
+    AWS_CONTAINER_AUTHORIZATION_TOKEN: "tok",
+  })).targets[0]!.source;
+  assert.equal(source.kind, "imds");
+  assert.equal(
+    parseConfig(env({ ...HOME, AWS_REGION: "eusc-de-east-1" })).targets[0]!.region,
+    "eusc-de-east-1",
+  );
+  // The application's environment: values that are not ours to judge.
+  const appEnv = env({
+    LOG_LEVEL: "INFO",
+    LOG_FORMAT: "console",
+    LISTEN_PORT: "8080/tcp",
+    AWS_REGION: "aws-global",
+    AWS_REFRESH_INTERVAL: "0",
+    CREDENTIAL_HELPER_CONFIG: "/etc/app.json",
+    CREDENTIAL_PROCESS_PROFILE: "default",
+  });
+  const config = parseConfig(appEnv, {
+    args: [
+      "credential-process",
+      "--profile",
+      "keys",
+      "--endpoint",
+      "http://127.0.0.1:9/creds",
+      "--credentials-file",
+      "/x/credentials",
+      "--config-file",
+      "/x/config",
+      "--credential-process-cache",
+      "/x/cache.json",
+    ],
+  });
+  assert.equal(config.targets[0]!.profile, "keys");
+  assert.equal(config.targets[0]!.source.endpoint.href, "http://127.0.0.1:9/creds");
+  assert.equal(config.logLevel, "info");
+});

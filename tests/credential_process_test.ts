@@ -213,3 +213,60 @@ Deno.test("credential-process: botocore refreshes a long-lived session, the AWS 
 Deno.test("credential-process: no secret reached a log line or stderr", () => {
   assertNoSecretsIn(secrets, 3);
 });
+
+Deno.test("credential-process: a planted cache (symlink, FIFO, another uid's, group-writable) is never served", async () => {
+  const home = await tempHome();
+  const fake = startFakeEndpoint({ lifetimeSeconds: 3600 });
+  try {
+    const cache = join(home, "cache.json");
+    const planted = JSON.stringify({
+      Version: 1,
+      AccessKeyId: "ASIAPLANTED000000001",
+      SecretAccessKey: "planted-secret",
+      SessionToken: "planted-token",
+      Expiration: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    const args = [
+      "credential-process",
+      "--endpoint",
+      fake.url,
+      "--credential-process-cache",
+      cache,
+      "--credentials-file",
+      join(home, "credentials"),
+      "--config-file",
+      join(home, "config"),
+    ];
+    const plants: Array<[string, () => Promise<void>]> = [
+      ["symlink", async () => {
+        await Deno.writeTextFile(join(home, "elsewhere.json"), planted);
+        await Deno.symlink(join(home, "elsewhere.json"), cache);
+      }],
+      ["another uid", async () => {
+        await Deno.writeTextFile(cache, planted, { mode: 0o600 });
+        await Deno.chown(cache, 65533, 65533);
+      }],
+      ["group-writable", async () => {
+        await Deno.writeTextFile(cache, planted);
+        await Deno.chmod(cache, 0o660);
+      }],
+      ["FIFO", async () => {
+        const made = await new Deno.Command("mkfifo", { args: [cache] }).output();
+        assert.equal(made.code, 0);
+      }],
+    ];
+    for (const [name, plant] of plants) {
+      await Deno.remove(cache).catch(() => {});
+      await plant();
+      const started = performance.now();
+      const result = await runHelper({ HOME: home }, { args });
+      assert.ok(performance.now() - started < 10_000, name);
+      assert.equal(result.code, 0, `${name}: ${result.stderr.join("\n")}`);
+      assert.equal(JSON.parse(result.stdout).AccessKeyId, fake.last().AccessKeyId, name);
+    }
+    secrets.push(...fake.secrets());
+  } finally {
+    await fake.close();
+    await Deno.remove(home, { recursive: true });
+  }
+});
