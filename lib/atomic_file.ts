@@ -398,7 +398,7 @@ export async function updateFile(
       });
     }
   }
-  const lock = await acquireLock(path, mode, fs, options);
+  const lock = await acquireLock(path, fs, options);
   try {
     // Content another writer put into the old inode after our last check:
     // the next round edits it instead of what is on disk.
@@ -501,7 +501,6 @@ async function stillHolds(
  */
 export async function acquireLock(
   path: string,
-  mode: number,
   fs: FileSystem,
   options: Pick<ReplaceFileOptions, "signal" | "lockWaitMs"> = {},
 ): Promise<LockFile> {
@@ -770,7 +769,7 @@ export async function sweepTempFiles(
       continue; // A missing directory holds no leftovers.
     }
     if (names.length === 0) continue;
-    const lock = await acquireLock(target, options.mode ?? 0o600, fs, options);
+    const lock = await acquireLock(target, fs, options);
     try {
       for (const name of await fs.list(directory)) {
         if (!isTempOf(name, prefix)) continue;

@@ -48,12 +48,13 @@ export function parseRfc3339(text: string): Date {
 }
 
 // Credential values are written as INI values; a line break, a control
-// character or surrounding blanks would change what an SDK reads back.
+// character or a blank would change what an SDK reads back. Credentials are
+// base64 and alphanumerics: no blank of any alphabet anywhere (Python strips
+// U+0085 and others that JavaScript does not).
 // deno-lint-ignore no-control-regex
-// Credentials are base64 and alphanumerics: no blank of any alphabet
-// anywhere (Python strips U+0085 and others that JavaScript does not).
-const UNSAFE_VALUE =
-  /[\u0000-\u0020\u007f-\u00a0\u1680\u180e\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]/;
+const UNSAFE_VALUE = new RegExp(
+  "[\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u180e\\u2000-\\u200b\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]",
+);
 const ACCOUNT_ID = /^\d{12}$/;
 
 // The timestamp is checked by its own grammar; only control characters are refused first.

@@ -8,7 +8,7 @@
  */
 
 import { type Credentials, millisecondsUntilExpiry } from "./credentials.ts";
-import { type Clock, systemClock, WALL_CHECK_MS } from "./clock.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import type { Logger } from "./log.ts";
 
 export { type Clock, systemClock } from "./clock.ts";

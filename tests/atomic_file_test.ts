@@ -271,7 +271,7 @@ Deno.test("sweepTempFiles() waits for a live writer's lock instead of removing i
   const dir = await tempDir();
   const target = join(dir, "credentials");
   const live = join(dir, `${TEMP_PREFIX}credentials.00112233aabbccdd`);
-  const lock = await acquireLock(target, 0o600, denoFileSystem);
+  const lock = await acquireLock(target, denoFileSystem);
   await Deno.writeTextFile(live, "new");
   const sweeping = sweepTempFiles([target], denoFileSystem, { lockWaitMs: 5000 });
   await new Promise((resolve) => setTimeout(resolve, 200));
@@ -338,7 +338,7 @@ Deno.test("updateFile() fails, never hangs, when another writer keeps the lock",
   const dir = await tempDir();
   const path = join(dir, "credentials");
   await Deno.writeTextFile(path, "old");
-  const lock = await acquireLock(path, 0o600, denoFileSystem);
+  const lock = await acquireLock(path, denoFileSystem);
   await assert.rejects(
     replaceFile(path, bytes("new"), { lockWaitMs: 100 }),
     (error: unknown) =>

@@ -64,7 +64,7 @@ Deno.test("e2e trust: SIGTERM exits within 2 s whatever blocks (FIFO token, hung
     fake.fault = "none";
     const credentials = join(home, ".aws", "credentials");
     await Deno.mkdir(join(home, ".aws"), { recursive: true });
-    const lock = await acquireLock(credentials, 0o600, denoFileSystem);
+    const lock = await acquireLock(credentials, denoFileSystem);
     try {
       for (const command of ["run", "once"]) {
         const helper = spawnHelper(helperEnv(home, fake.url), { args: [command] });
