@@ -54,7 +54,7 @@ Deno.test("hostile: symlinks planted at temp-file names are swept, never followe
   await Deno.mkdir(aws);
   const victim = join(home, "victim");
   await Deno.writeTextFile(victim, "victim\n");
-  for (const suffix of ["0000000000000000", "ffffffffffffffff", "x"]) {
+  for (const suffix of ["0000000000000000", "ffffffffffffffff", "0123456789abcdef"]) {
     await Deno.symlink(victim, join(aws, `${TEMP_PREFIX}credentials.${suffix}`));
     await Deno.symlink(victim, join(aws, `${TEMP_PREFIX}config.${suffix}`));
   }

@@ -786,14 +786,17 @@ async function sharedPair() {
   return { aws, credentialsPath, a, b, envFor };
 }
 
-/** Plant temp files named as a writer with a pid that has exited would leave them. */
+/**
+ * Plant temp files as a writer that has exited would leave them (the pid is
+ * kept only to name it in messages: temp names carry 16 random hex digits).
+ */
 async function plantDeadWritersTemps(aws: string): Promise<{ pid: number; names: string[] }> {
   const gone = new Deno.Command("/bin/true", { stdout: "null", stderr: "null" }).spawn();
   await gone.status;
   assert.equal(await readIfExists(`/proc/${gone.pid}/stat`), undefined, "pid reused already");
   const names = [
-    `${TEMP_PREFIX}credentials.${gone.pid}.${randomHex()}`,
-    `${TEMP_PREFIX}config.${gone.pid}.${randomHex()}`,
+    `${TEMP_PREFIX}credentials.${randomHex()}`,
+    `${TEMP_PREFIX}config.${randomHex()}`,
   ];
   for (const name of names) {
     await Deno.writeTextFile(join(aws, name), "[a]\nregion = left-by-a-crash\n", { mode: 0o600 });
