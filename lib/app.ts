@@ -16,6 +16,7 @@ import { currentProgram, processCommandLine, writeCache } from "./credential_pro
 import { Notifier } from "./notify.ts";
 import { V8_FLAGS } from "./version.ts";
 import { shadowsOf } from "./shadow.ts";
+import { credentialsSection, readSection } from "./shared_file.ts";
 import { Refresher } from "./refresher.ts";
 import { sourceClient } from "./source.ts";
 import { describeSource, type Target } from "./target.ts";
@@ -50,7 +51,11 @@ function shadowWatch(target: Target, logger: Logger): () => Promise<void> {
   let last = "";
   return async () => {
     const shadows = shadowsOf(await readProfileConfig(target));
-    const now = JSON.stringify(shadows);
+    // Static keys someone left for the credential_process profile win over it.
+    const processProfile = target.credentialProcess?.profile;
+    const staticKeys = processProfile !== undefined &&
+      await hasStaticKeys(target.credentialsFile, processProfile);
+    const now = JSON.stringify([shadows, staticKeys]);
     if (now === last) return;
     last = now;
     for (const { key, why } of shadows) {
@@ -58,7 +63,22 @@ function shadowWatch(target: Target, logger: Logger): () => Promise<void> {
         config_file: target.configFile,
       });
     }
+    if (staticKeys) {
+      logger.warn(
+        `the credentials file has static keys in [${processProfile}]: the SDKs use them instead of its credential_process`,
+        { credentials_file: target.credentialsFile },
+      );
+    }
   };
+}
+
+async function hasStaticKeys(path: string, profile: string): Promise<boolean> {
+  try {
+    const section = readSection(await Deno.readTextFile(path), credentialsSection(profile));
+    return section?.has("aws_access_key_id") ?? false;
+  } catch {
+    return false;
+  }
 }
 
 function wire(target: Target, logger: Logger, queue: FileQueue): Running {

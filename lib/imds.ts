@@ -119,6 +119,10 @@ export class ImdsClient {
       if (role === "") {
         throw new EndpointError("no-role", "metadata service lists no instance profile role");
       }
+      // Listed by the service, used in a path: an IAM role name only, never "..".
+      if (!/^[\w+=,.@-]{1,128}$/.test(role) || /^\.+$/.test(role)) {
+        throw new EndpointError("no-role", "metadata service listed an invalid role name");
+      }
     }
     const response = await this.#request(
       CREDENTIALS_PATH + encodeURIComponent(role),

@@ -121,6 +121,27 @@ Deno.test("credential-process: the written profile runs the command, from the ca
 
 Deno.test("credential-process: static keys never go into the process profile, nor a token onto its command line", async () => {
   const home = await tempHome();
+  // Static keys someone left in the process profile: named in a warning.
+  await Deno.mkdir(join(home, ".aws"));
+  await Deno.writeTextFile(join(home, ".aws", "credentials"), "[proc]\naws_access_key_id = OLD\n");
+  const fake = startFakeEndpoint();
+  const warned = await runHelper({
+    HOME: home,
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: fake.url,
+    AWS_PROFILE: "keys",
+    CREDENTIAL_PROCESS_PROFILE: "proc",
+  }, { args: ["once"] });
+  await fake.close();
+  secrets.push(...fake.secrets());
+  assert.equal(warned.code, 0);
+  assert.equal(
+    warned.stderr.filter((l) =>
+      l.includes(
+        "WARN the credentials file has static keys in [proc]: the SDKs use them instead of its credential_process",
+      )
+    ).length,
+    1,
+  );
   const same = await runHelper({
     HOME: home,
     AWS_PROFILE: "proc",

@@ -162,3 +162,17 @@ Deno.test("ImdsClient: a hung service times out at the headers deadline", async 
     assert.ok(performance.now() - started < 2000);
   });
 });
+
+Deno.test('ImdsClient: a listed role name that is not an IAM name ("..") is refused, not put in a path', async () => {
+  const imds = startFakeImds({ roleName: ".." });
+  try {
+    const error = await failure(new ImdsClient(new URL(imds.url)).fetchCredentials());
+    assert.equal(error.message, "metadata service listed an invalid role name");
+    assert.deepEqual(imds.requests.map((r) => r.path), [
+      "/latest/api/token",
+      "/latest/meta-data/iam/security-credentials/",
+    ]);
+  } finally {
+    await imds.close();
+  }
+});
