@@ -52,7 +52,7 @@ fmt-check: $(DENO_DEP)
 	$(DENO) fmt --check
 
 demo: $(DENO_DEP) ## run the helper against a built-in demo endpoint; Ctrl-C stops
-	$(DENO) run --allow-all tests/demo.ts
+	$(DENO) run --allow-all tests/support/demo.ts
 
 build: dist/credential-helper ## compile dist/credential-helper (needs denort: set DENORT_BIN offline)
 

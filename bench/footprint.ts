@@ -11,8 +11,8 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, startFakeEndpoint } from "../tests/fake_endpoint.ts";
-import { judgeConfig, judgeCredentials } from "../tests/strict_reader.ts";
+import { freePort, startFakeEndpoint } from "../tests/support/fake_endpoint.ts";
+import { judgeConfig, judgeCredentials } from "../tests/support/strict_reader.ts";
 import { SHIPPED_V8_FLAGS } from "./shipped.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

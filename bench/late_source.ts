@@ -19,9 +19,13 @@
  */
 
 import { join } from "node:path";
-import { freePort, type IssuedCredentials, startFakeEndpoint } from "../tests/fake_endpoint.ts";
+import {
+  freePort,
+  type IssuedCredentials,
+  startFakeEndpoint,
+} from "../tests/support/fake_endpoint.ts";
 import { credentialsBlock, DENO_RUN_ARGS, helperEnv, ROOT } from "../tests/helpers.ts";
-import { parsePrometheus } from "../tests/prometheus.ts";
+import { parsePrometheus } from "../tests/support/prometheus.ts";
 
 const DELAYS = (Deno.env.get("LATE_SOURCE_DELAYS") ?? "2,5,12").split(",").map((d) => Number(d));
 const RUNS = Number(Deno.env.get("LATE_SOURCE_RUNS") ?? "3");

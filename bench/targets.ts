@@ -29,7 +29,7 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type FakeEndpoint, freePort, startFakeEndpoint } from "../tests/fake_endpoint.ts";
+import { type FakeEndpoint, freePort, startFakeEndpoint } from "../tests/support/fake_endpoint.ts";
 import { SHIPPED_V8_FLAGS } from "./shipped.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

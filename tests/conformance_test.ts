@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fromIni } from "@aws-sdk/credential-provider-ini";
 import { loadSharedConfigFiles } from "@smithy/core/config";
-import { type IssuedCredentials, startFakeEndpoint } from "./fake_endpoint.ts";
-import { startFakeImds } from "./fake_imds.ts";
+import { type IssuedCredentials, startFakeEndpoint } from "./support/fake_endpoint.ts";
+import { startFakeImds } from "./support/fake_imds.ts";
 import {
   assertNoSecretsIn,
   helperEnv,

@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { TEMP_PREFIX } from "../lib/atomic_file.ts";
-import { freePort, startFakeEndpoint } from "./fake_endpoint.ts";
+import { freePort, startFakeEndpoint } from "./support/fake_endpoint.ts";
 import { assertNoSecretsIn, listDir, ROOT, runHelper, spawnHelper, tempHome } from "./helpers.ts";
-import { judgeConfig, judgeCredentials } from "./strict_reader.ts";
+import { judgeConfig, judgeCredentials } from "./support/strict_reader.ts";
 
 const KILLS = 100;
 
@@ -43,7 +43,7 @@ async function crashLoop(writeMode: "atomic" | "inplace"): Promise<CrashSummary>
       "run",
       "--quiet",
       "--allow-read",
-      join(ROOT, "tests/strict_reader.ts"),
+      join(ROOT, "tests/support/strict_reader.ts"),
       join(aws, "credentials"),
       join(aws, "config"),
       stopFile,

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fromIni } from "@aws-sdk/credential-provider-ini";
 import { quoteWord } from "../lib/credential_process.ts";
 import { configSection, readSection } from "../lib/shared_file.ts";
-import { startFakeEndpoint } from "./fake_endpoint.ts";
+import { startFakeEndpoint } from "./support/fake_endpoint.ts";
 import { assertNoSecretsIn, runHelper, tempHome, transcript } from "./helpers.ts";
 
 const secrets: string[] = [];

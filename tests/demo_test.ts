@@ -14,7 +14,7 @@ Deno.test("demo: a free port when 3000 is taken, the file shown masked, the dire
     // Something else holds 3000 already: just as good.
   }
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--quiet", "tests/demo.ts"],
+    args: ["run", "--allow-all", "--quiet", "tests/support/demo.ts"],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",

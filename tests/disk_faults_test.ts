@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { TEMP_PREFIX } from "../lib/atomic_file.ts";
-import { parsePrometheus } from "./prometheus.ts";
-import { startFakeEndpoint } from "./fake_endpoint.ts";
+import { parsePrometheus } from "./support/prometheus.ts";
+import { startFakeEndpoint } from "./support/fake_endpoint.ts";
 import {
   assertNoSecretsIn,
   helperEnv,

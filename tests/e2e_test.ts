@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Fault, freePort, startFakeEndpoint } from "./fake_endpoint.ts";
+import { type Fault, freePort, startFakeEndpoint } from "./support/fake_endpoint.ts";
 import {
   assertNoSecretsIn,
   credentialsBlock,

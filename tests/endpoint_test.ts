@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { EndpointClient, EndpointError, errorDetail, isLoopbackHost } from "../lib/endpoint.ts";
-import { startFakeEndpoint } from "./fake_endpoint.ts";
+import { startFakeEndpoint } from "./support/fake_endpoint.ts";
 
 async function failure(promise: Promise<unknown>): Promise<EndpointError> {
   try {

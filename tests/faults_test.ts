@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Fault, FAULTS, startFakeEndpoint } from "./fake_endpoint.ts";
+import { type Fault, FAULTS, startFakeEndpoint } from "./support/fake_endpoint.ts";
 import {
   assertNoSecretsIn,
   helperEnv,

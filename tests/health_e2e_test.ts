@@ -3,7 +3,7 @@
  * `healthcheck` self-probe.
  */
 import assert from "node:assert/strict";
-import { freePort, startFakeEndpoint } from "./fake_endpoint.ts";
+import { freePort, startFakeEndpoint } from "./support/fake_endpoint.ts";
 import {
   assertNoSecretsIn,
   helperEnv,
@@ -13,7 +13,7 @@ import {
   tempHome,
   waitFor,
 } from "./helpers.ts";
-import { parsePrometheus } from "./prometheus.ts";
+import { parsePrometheus } from "./support/prometheus.ts";
 
 const secrets: string[] = [];
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ATTEMPT_STUCK_MS, createHealthHandler, OVERDUE_GRACE_MS } from "../lib/health.ts";
 import { initialRefreshState, type RefreshState } from "../lib/refresher.ts";
-import { parsePrometheus } from "./prometheus.ts";
+import { parsePrometheus } from "./support/prometheus.ts";
 
 const T0 = Date.parse("2026-11-26T12:00:00Z");
 

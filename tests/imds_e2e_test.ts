@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { credentialsSection, readSection } from "../lib/shared_file.ts";
-import { type ImdsFault, startFakeImds } from "./fake_imds.ts";
+import { type ImdsFault, startFakeImds } from "./support/fake_imds.ts";
 import {
   assertNoSecretsIn,
   helperEnv,

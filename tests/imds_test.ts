@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { EndpointError } from "../lib/endpoint.ts";
 import { ImdsClient, TOKEN_TTL_SECONDS } from "../lib/imds.ts";
-import { type FakeImds, startFakeImds } from "./fake_imds.ts";
+import { type FakeImds, startFakeImds } from "./support/fake_imds.ts";
 
 async function failure(promise: Promise<unknown>): Promise<EndpointError> {
   try {

@@ -2,7 +2,7 @@
  * Differential fuzz test of the shared-file editor: `renderCredentialsFile`
  * and `renderConfigFile` (lib/profile_writer.ts) against the two readers
  * that matter, botocore (Debian's python3-botocore, in one long-lived
- * /usr/bin/python3 process running tests/botocore_oracle.py) and the AWS SDK
+ * /usr/bin/python3 process running tests/support/botocore_oracle.py) and the AWS SDK
  * for JavaScript v3 (`loadSharedConfigFiles` from @smithy/core/config).
  *
  * A seeded generator writes realistic, messy credentials and config files:
@@ -80,7 +80,7 @@ import { renderConfigFile, renderCredentialsFile } from "../lib/profile_writer.t
 const DEFAULT_SEED = 20240611;
 const DEFAULT_COUNT = 2000;
 const PYTHON = "/usr/bin/python3"; // Debian's, which has python3-botocore
-const ORACLE = fileURLToPath(new URL("./botocore_oracle.py", import.meta.url));
+const ORACLE = fileURLToPath(new URL("./support/botocore_oracle.py", import.meta.url));
 const CHUNK = 250;
 
 // ---------------------------------------------------------------------------
@@ -728,7 +728,7 @@ class LineReader {
   }
 }
 
-/** botocore in one long-lived Python process: tests/botocore_oracle.py. */
+/** botocore in one long-lived Python process: tests/support/botocore_oracle.py. */
 class BotocoreOracle {
   readonly #child: Deno.ChildProcess;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;

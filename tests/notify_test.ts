@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Logger } from "../lib/log.ts";
 import { Notifier, parseCommand } from "../lib/notify.ts";
 import { helperEnv, httpGet, spawnHelper, tempHome, waitFor } from "./helpers.ts";
-import { parsePrometheus } from "./prometheus.ts";
+import { parsePrometheus } from "./support/prometheus.ts";
 
 function logger(lines: string[]): Logger {
   return new Logger({ sink: (line) => lines.push(line.slice(25)) });

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { VARIABLES } from "../lib/config.ts";
 import { VERSION } from "../lib/version.ts";
-import { startFakeEndpoint } from "./fake_endpoint.ts";
+import { startFakeEndpoint } from "./support/fake_endpoint.ts";
 import {
   assertNoSecretsIn,
   DENO_RUN_ARGS,
@@ -337,8 +337,8 @@ Deno.test("packaging: runs as uid 65532 into a group-shared directory with mode 
 });
 
 Deno.test("packaging: the demo and the tests share one fake endpoint", () => {
-  assert.match(read("tests/demo.ts"), /from "\.\/fake_endpoint\.ts"/);
-  assert.match(makefile, /^demo:.*\n\t\$\(DENO\) run --allow-all tests\/demo\.ts$/m);
+  assert.match(read("tests/support/demo.ts"), /from "\.\/fake_endpoint\.ts"/);
+  assert.match(makefile, /^demo:.*\n\t\$\(DENO\) run --allow-all tests\/support\/demo\.ts$/m);
 });
 
 Deno.test("packaging: make install honours DESTDIR and PREFIX and points the unit at the binary", async () => {

@@ -5,7 +5,7 @@
  * 400-character token. No 8-character fragment of a secret may appear.
  */
 import assert from "node:assert/strict";
-import { freePort } from "./fake_endpoint.ts";
+import { freePort } from "./support/fake_endpoint.ts";
 import { helperEnv, httpGet, spawnHelper, tempHome, transcript, waitFor } from "./helpers.ts";
 
 function randomHex(bytes: number): string {

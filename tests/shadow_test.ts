@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { configSection, readSection } from "../lib/shared_file.ts";
 import { shadowsOf } from "../lib/shadow.ts";
-import { freePort, startFakeEndpoint } from "./fake_endpoint.ts";
+import { freePort, startFakeEndpoint } from "./support/fake_endpoint.ts";
 import { helperEnv, spawnHelper, tempHome } from "./helpers.ts";
 
 const BOTOCORE_METHOD = `

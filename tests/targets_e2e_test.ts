@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { configSection, credentialsSection, readSection } from "../lib/shared_file.ts";
-import { type FakeEndpoint, freePort, startFakeEndpoint } from "./fake_endpoint.ts";
+import { type FakeEndpoint, freePort, startFakeEndpoint } from "./support/fake_endpoint.ts";
 import {
   assertNoSecretsIn,
   httpGet,
@@ -16,7 +16,7 @@ import {
   tempHome,
   waitFor,
 } from "./helpers.ts";
-import { parsePrometheus } from "./prometheus.ts";
+import { parsePrometheus } from "./support/prometheus.ts";
 
 const secrets: string[] = [];
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { acquireLock, denoFileSystem } from "../lib/atomic_file.ts";
-import { startFakeEndpoint } from "./fake_endpoint.ts";
+import { startFakeEndpoint } from "./support/fake_endpoint.ts";
 import {
   credentialsBlock,
   helperEnv,
@@ -18,7 +18,7 @@ import {
   tempHome,
   waitFor,
 } from "./helpers.ts";
-import { parsePrometheus } from "./prometheus.ts";
+import { parsePrometheus } from "./support/prometheus.ts";
 
 async function mkfifo(path: string): Promise<void> {
   const result = await new Deno.Command("mkfifo", { args: [path] }).output();

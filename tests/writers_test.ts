@@ -18,7 +18,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { TEMP_PREFIX } from "../lib/atomic_file.ts";
-import { type FakeEndpoint, startFakeEndpoint } from "./fake_endpoint.ts";
+import { type FakeEndpoint, startFakeEndpoint } from "./support/fake_endpoint.ts";
 import {
   assertNoSecretsIn,
   credentialsBlock,

@@ -10,9 +10,9 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startFakeEndpoint } from "./fake_endpoint.ts";
-import { DENO_RUN_ARGS } from "./helpers.ts";
+import { DENO_RUN_ARGS } from "../helpers.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
+const root = fileURLToPath(new URL("../..", import.meta.url));
 const home = await Deno.makeTempDir({ prefix: "credential-helper-demo-" });
 const fake = startFakeEndpoint({ lifetimeSeconds: 900 });
 const interval = "5";
