@@ -107,11 +107,10 @@ function wire(target: Target, logger: Logger, queue: FileQueue): Running {
         // refresh (nor notify nothing, nor retry at once). One line per cause.
         const cache = target.credentialProcess.cache;
         try {
-          await queue.run(
+          outcome["cache"] = await queue.run(
             cache,
             () => writeCache(cache, credentials, { mode: target.fileMode, signal }),
           );
-          outcome["cache"] = "written";
           cacheProblem = undefined;
         } catch (error) {
           outcome["cache"] = "failed";

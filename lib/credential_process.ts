@@ -9,7 +9,7 @@
  * @module
  */
 
-import { replaceFile } from "./atomic_file.ts";
+import { replaceFile, type ReplaceResult } from "./atomic_file.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { type Credentials, parseCredentials } from "./credentials.ts";
 import { CONTAINER_HTTP_HOSTS, endpointUrlProblem } from "./endpoint.ts";
@@ -40,8 +40,8 @@ export async function writeCache(
   path: string,
   credentials: Credentials,
   options: { mode: number; signal?: AbortSignal },
-): Promise<void> {
-  await replaceFile(path, new TextEncoder().encode(processOutput(credentials) + "\n"), {
+): Promise<ReplaceResult> {
+  return await replaceFile(path, new TextEncoder().encode(processOutput(credentials) + "\n"), {
     mode: options.mode,
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
