@@ -24,8 +24,9 @@ import {
   type IssuedCredentials,
   startFakeEndpoint,
 } from "../tests/support/fake_endpoint.ts";
-import { credentialsBlock, DENO_RUN_ARGS, helperEnv, ROOT } from "../tests/helpers.ts";
+import { credentialsBlock, DENO_RUN_ARGS, helperEnv } from "../tests/helpers.ts";
 import { parsePrometheus } from "../tests/support/prometheus.ts";
+import { spawnBenchHelper, stopProcess } from "./process.ts";
 
 const DELAYS = (Deno.env.get("LATE_SOURCE_DELAYS") ?? "2,5,12").split(",").map((d) => Number(d));
 const RUNS = Number(Deno.env.get("LATE_SOURCE_RUNS") ?? "3");
@@ -83,58 +84,15 @@ Deno.addSignalListener("SIGINT", onInterrupt);
 
 async function stopChild(child: Deno.ChildProcess): Promise<void> {
   if (!children.has(child)) return;
-  const kill = (signal: Deno.Signal) => {
-    try {
-      child.kill(signal);
-    } catch {
-      // Already gone.
-    }
-  };
-  kill("SIGTERM");
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const exited = await Promise.race([
-    child.status.then(() => true),
-    new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), STOP_GRACE_MS)),
-  ]);
-  clearTimeout(timer);
-  if (!exited) {
-    kill("SIGKILL");
-    await child.status;
-  }
+  await stopProcess(child, STOP_GRACE_MS);
   children.delete(child);
 }
 
-/** The helper as the tests run it (deno.json's permission set, the shipped V8 flags). */
+/** The helper as the tests run it; the last 20 stderr lines are kept for errors. */
 function spawnHelper(args: string[], env: Record<string, string>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...DENO_RUN_ARGS, join(ROOT, "main.ts"), ...args],
-    cwd: ROOT,
-    clearEnv: true,
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      DENO_DIR: denoDir,
-      DENO_NO_UPDATE_CHECK: "1",
-      ...env,
-    },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  children.add(child);
-  // Drained so the helper never blocks on a full pipe; the tail is kept for errors.
-  const tail: string[] = [];
-  const drained = (async () => {
-    const decoder = new TextDecoder();
-    let buffered = "";
-    for await (const chunk of child.stderr) {
-      buffered += decoder.decode(chunk, { stream: true });
-      const lines = buffered.split("\n");
-      buffered = lines.pop()!;
-      tail.push(...lines);
-      tail.splice(0, Math.max(0, tail.length - 20));
-    }
-  })();
-  return { child, tail, drained };
+  const helper = spawnBenchHelper(args, env, denoDir, 20);
+  children.add(helper.child);
+  return { child: helper.child, tail: helper.lines, drained: helper.drained };
 }
 
 async function readOrUndefined(path: string): Promise<string | undefined> {

@@ -28,11 +28,10 @@
  */
 
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { type FakeEndpoint, freePort, startFakeEndpoint } from "../tests/support/fake_endpoint.ts";
+import { type BenchHelper, spawnBenchHelper, stopProcess } from "./process.ts";
 import { SHIPPED_V8_FLAGS } from "./shipped.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const RUNS = Number(Deno.env.get("TARGETS_RUNS") ?? "5");
 const IDLE_SECONDS = Number(Deno.env.get("TARGETS_IDLE_SECONDS") ?? "45");
 const REFRESHES = Number(Deno.env.get("TARGETS_REFRESHES") ?? "200");
@@ -78,67 +77,20 @@ const homes = new Set<string>();
 const helpers = new Set<Helper>();
 const fakes: FakeEndpoint[] = [];
 
-interface Helper {
-  child: Deno.ChildProcess;
-  lines: string[];
-  exited: boolean;
-  drained: Promise<void>;
+interface Helper extends BenchHelper {
   /** Its HOME, removed when it stops. */
   home?: string;
 }
 
 function spawnHelper(args: string[], env: Record<string, string>): Helper {
-  const v8 = SHIPPED_V8_FLAGS === "none" ? [] : [`--v8-flags=${SHIPPED_V8_FLAGS}`];
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "-P", ...v8, "main.ts", ...args],
-    cwd: ROOT,
-    clearEnv: true,
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      DENO_DIR: denoDir,
-      DENO_NO_UPDATE_CHECK: "1",
-      ...env,
-    },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const helper: Helper = { child, lines: [], exited: false, drained: Promise.resolve() };
-  child.status.then(() => helper.exited = true);
-  helper.drained = (async () => {
-    const decoder = new TextDecoder();
-    let buffered = "";
-    for await (const chunk of child.stderr) {
-      buffered += decoder.decode(chunk, { stream: true });
-      const parts = buffered.split("\n");
-      buffered = parts.pop()!;
-      helper.lines.push(...parts);
-    }
-  })();
+  const helper: Helper = spawnBenchHelper(args, env, denoDir);
   helpers.add(helper);
   return helper;
 }
 
 async function stop(helper: Helper): Promise<void> {
   if (!helpers.has(helper)) return;
-  const kill = (signal: Deno.Signal) => {
-    try {
-      helper.child.kill(signal);
-    } catch {
-      // Already gone.
-    }
-  };
-  kill("SIGTERM");
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const exited = await Promise.race([
-    helper.child.status.then(() => true),
-    new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), STOP_GRACE_MS)),
-  ]);
-  clearTimeout(timer);
-  if (!exited) {
-    kill("SIGKILL");
-    await helper.child.status;
-  }
+  await stopProcess(helper.child, STOP_GRACE_MS);
   await helper.drained;
   helpers.delete(helper);
 }
