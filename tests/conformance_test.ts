@@ -13,6 +13,7 @@ import {
   assertNoSecretsIn,
   helperEnv,
   runHelper,
+  runProgram,
   spawnHelper,
   tempHome,
   waitFor,
@@ -35,19 +36,11 @@ const AWS_CLI = "/usr/bin/aws"; // Debian's v2; a pip-installed v1 may shadow it
 const PYTHON = "/usr/bin/python3"; // Debian's, which has python3-botocore
 
 async function output(command: string, args: string[], env: Record<string, string>) {
-  const result = await new Deno.Command(command, {
-    args,
-    clearEnv: true,
-    env: { PATH: "/usr/bin:/bin", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  const stderr = decoder.decode(result.stderr);
+  const result = await runProgram(command, args, env);
   if (result.code !== 0) {
-    throw new Error(`${command} ${args.join(" ")} exited ${result.code}: ${stderr}`);
+    throw new Error(`${command} ${args.join(" ")} exited ${result.code}: ${result.stderr}`);
   }
-  return decoder.decode(result.stdout);
+  return result.stdout;
 }
 
 function clientEnv(files: Files, home: string): Record<string, string> {

@@ -10,25 +10,11 @@ import { fromIni } from "@aws-sdk/credential-provider-ini";
 import { quoteWord } from "../lib/credential_process.ts";
 import { configSection, readSection } from "../lib/shared_file.ts";
 import { startFakeEndpoint } from "./support/fake_endpoint.ts";
-import { assertNoSecretsIn, runHelper, tempHome, transcript } from "./helpers.ts";
+import { assertNoSecretsIn, runHelper, runProgram, tempHome, transcript } from "./helpers.ts";
 
 const secrets: string[] = [];
 
-async function output(command: string, args: string[], env: Record<string, string>) {
-  const result = await new Deno.Command(command, {
-    args,
-    clearEnv: true,
-    env: { PATH: "/usr/bin:/bin", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: result.code,
-    stdout: decoder.decode(result.stdout),
-    stderr: decoder.decode(result.stderr),
-  };
-}
+const output = runProgram;
 
 Deno.test("quoteWord() quotes words the same way for botocore's shlex and for /bin/sh", async () => {
   const words = [

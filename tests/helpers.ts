@@ -303,3 +303,24 @@ export function assertNoSecretsIn(secrets: readonly string[], minimumLines = 1):
     if (everything.includes(secret)) throw new Error(`secret leaked: ${secret.slice(0, 12)}…`);
   }
 }
+
+/** Run a program with exactly `env` (plus a minimal PATH) and collect its output. */
+export async function runProgram(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const result = await new Deno.Command(command, {
+    args,
+    clearEnv: true,
+    env: { PATH: "/usr/bin:/bin", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: result.code,
+    stdout: decoder.decode(result.stdout),
+    stderr: decoder.decode(result.stderr),
+  };
+}
