@@ -11,12 +11,16 @@ import type { Config } from "./config.ts";
 import { FileQueue } from "./file_queue.ts";
 import { createHealthHandler, type TargetState } from "./health.ts";
 import { fatalLine, Logger } from "./log.ts";
-import { checkProfile, readProfileConfig, writeProfile } from "./profile_writer.ts";
+import {
+  checkProfile,
+  readProfileConfig,
+  readProfileCredentials,
+  writeProfile,
+} from "./profile_writer.ts";
 import { currentProgram, processCommandLine, writeCache } from "./credential_process.ts";
 import { Notifier } from "./notify.ts";
 import { V8_FLAGS } from "./version.ts";
 import { shadowsOf } from "./shadow.ts";
-import { credentialsSection, readSection } from "./shared_file.ts";
 import { Refresher } from "./refresher.ts";
 import { sourceClient } from "./source.ts";
 import { describeSource, type Target } from "./target.ts";
@@ -54,7 +58,9 @@ function shadowWatch(target: Target, logger: Logger): () => Promise<void> {
     // Static keys someone left for the credential_process profile win over it.
     const processProfile = target.credentialProcess?.profile;
     const staticKeys = processProfile !== undefined &&
-      await hasStaticKeys(target.credentialsFile, processProfile);
+      (await readProfileCredentials(target.credentialsFile, processProfile))?.has(
+          "aws_access_key_id",
+        ) === true;
     const now = JSON.stringify([shadows, staticKeys]);
     if (now === last) return;
     last = now;
@@ -70,15 +76,6 @@ function shadowWatch(target: Target, logger: Logger): () => Promise<void> {
       );
     }
   };
-}
-
-async function hasStaticKeys(path: string, profile: string): Promise<boolean> {
-  try {
-    const section = readSection(await Deno.readTextFile(path), credentialsSection(profile));
-    return section?.has("aws_access_key_id") ?? false;
-  } catch {
-    return false;
-  }
 }
 
 function wire(target: Target, logger: Logger, queue: FileQueue): Running {
@@ -275,15 +272,12 @@ export async function serve(config: Config): Promise<number> {
 
 /** Remove temp files a crash left beside every file a target writes. */
 async function sweep(targets: readonly Target[], logger: Logger, signal: AbortSignal) {
-  const byFile = new Map<string, number>();
-  for (const target of targets) {
-    for (const file of [target.credentialsFile, target.configFile]) {
-      byFile.set(file, target.fileMode);
-    }
-  }
-  for (const [file, mode] of byFile) {
+  const files = new Set(targets.flatMap((t) => [t.credentialsFile, t.configFile]));
+  // One file at a time: a failure (a refused path, a held lock) is one line
+  // about that file and does not stop the sweep of the others.
+  for (const file of files) {
     try {
-      const swept = await sweepTempFiles([file], undefined, { mode, signal });
+      const swept = await sweepTempFiles([file], undefined, { signal });
       for (const path of swept) logger.info("removed leftover temp file", { path });
     } catch (error) {
       logger.warn("could not sweep leftover temp files", {

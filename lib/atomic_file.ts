@@ -254,7 +254,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Metadata of `path`, refusing what must not be replaced; `undefined` when absent. */
 async function inspect(path: string, fs: FileSystem): Promise<FileInfo | undefined> {
-  await checkDirectoryPath(path, fs);
   let info: FileInfo | undefined;
   try {
     info = await fs.lstat(path);
@@ -326,11 +325,24 @@ async function ownerFor(
     return { uid: info.uid, gid: info.gid, required: info.uid !== self };
   }
   if (self !== 0) return undefined;
-  const directory = await fs.lstat(directoryOf(path)).catch(() => undefined);
-  if (directory === undefined || directory.uid === 0 || (directory.mode & 0o1002) !== 0) {
+  const directory = await directoryInfo(path, fs);
+  if (directory === undefined || directory.uid === 0 || !vouches(directory, directory.uid)) {
     return undefined;
   }
   return { uid: directory.uid, gid: directory.gid, required: true };
+}
+
+/** The directory `path` sits in; `undefined` when it cannot be looked at. */
+function directoryInfo(path: string, fs: FileSystem): Promise<FileInfo | undefined> {
+  return fs.lstat(directoryOf(path)).catch(() => undefined);
+}
+
+/**
+ * Whether `directory` vouches for files of `uid`: that uid owns it, and it is
+ * neither sticky nor world-writable (where anyone may have planted a file).
+ */
+function vouches(directory: FileInfo | undefined, uid: number): boolean {
+  return directory !== undefined && directory.uid === uid && (directory.mode & 0o1002) === 0;
 }
 
 /**
@@ -342,15 +354,7 @@ async function ownerFor(
 async function checkOwner(path: string, info: FileInfo, fs: FileSystem): Promise<void> {
   const self = fs.uid();
   if (info.uid === self) return;
-  let directory: FileInfo | undefined;
-  try {
-    directory = await fs.lstat(directoryOf(path));
-  } catch {
-    directory = undefined;
-  }
-  const trusted = directory !== undefined && directory.uid === info.uid &&
-    (directory.mode & 0o1002) === 0;
-  if (!trusted) {
+  if (!vouches(await directoryInfo(path, fs), info.uid)) {
     throw new FileWriteError(
       path,
       `it is owned by uid ${info.uid}, not by this process (uid ${self}), in a directory that uid does not own alone; refusing to write secrets into it`,
@@ -389,6 +393,7 @@ export async function updateFile(
   const fs = options.fs ?? denoFileSystem;
   const mode = options.mode ?? 0o600;
   // Refused paths get neither a directory nor a lock file.
+  await checkDirectoryPath(path, fs);
   if (await inspect(path, fs) === undefined) {
     try {
       await fs.mkdirp(directoryOf(path), 0o700);
@@ -756,7 +761,7 @@ function isTempOf(name: string, prefix: string): boolean {
 export async function sweepTempFiles(
   targets: readonly string[],
   fs: FileSystem = denoFileSystem,
-  options: Pick<ReplaceFileOptions, "mode" | "signal" | "lockWaitMs"> = {},
+  options: Pick<ReplaceFileOptions, "signal" | "lockWaitMs"> = {},
 ): Promise<string[]> {
   const removed: string[] = [];
   for (const target of targets) {
@@ -769,6 +774,7 @@ export async function sweepTempFiles(
       continue; // A missing directory holds no leftovers.
     }
     if (names.length === 0) continue;
+    await checkDirectoryPath(target, fs);
     const lock = await acquireLock(target, fs, options);
     try {
       for (const name of await fs.list(directory)) {

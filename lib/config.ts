@@ -381,7 +381,7 @@ type Env = (name: string) => string | undefined;
 export interface ParseConfigOptions {
   /** Command-line arguments, without the program name. Default `[]`. */
   args?: readonly string[];
-  /** Reads the config file. Default `Deno.readTextFileSync`. */
+  /** Reads the config file. Default: a regular file of at most 1 MiB, else an error. */
   readFile?: (path: string) => string;
 }
 
@@ -441,9 +441,7 @@ export function parseConfig(env: Env, options: ParseConfigOptions = {}): Config 
       ignoredVariables: Object.freeze([]),
     });
   }
-  const file = readConfigFile(configFile, home, options.readFile ?? Deno.readTextFileSync, {
-    checkRegular: options.readFile === undefined,
-  });
+  const file = readConfigFile(configFile, home, options.readFile ?? readRegularFile);
   const ignoredVariables = SETTINGS.flatMap((setting) =>
     setting.variables.filter((variable) => get(variable) !== undefined)
   );
@@ -730,22 +728,23 @@ interface ConfigFile {
 /** The largest config file read. */
 const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 
+/** Read a config file; a FIFO or a device would hang the start or fill memory. */
+function readRegularFile(path: string): string {
+  const info = Deno.statSync(path);
+  if (!info.isFile) throw new Error("it is not a regular file");
+  if (info.size > MAX_CONFIG_FILE_BYTES) throw new Error("it is larger than 1 MiB");
+  return Deno.readTextFileSync(path);
+}
+
 function readConfigFile(
   path: string,
   home: string | undefined,
   readFile: (path: string) => string,
-  options: { checkRegular: boolean },
 ): ConfigFile {
   const where = { name: CONFIG_VARIABLE, text: path };
   const resolved = parsePath(where, home)!;
   let text: string;
   try {
-    // A FIFO or a device would hang the start or fill memory.
-    if (options.checkRegular) {
-      const info = Deno.statSync(resolved);
-      if (!info.isFile) throw new Error("it is not a regular file");
-      if (info.size > MAX_CONFIG_FILE_BYTES) throw new Error("it is larger than 1 MiB");
-    }
     text = readFile(resolved);
   } catch (error) {
     throw new ConfigError(

@@ -39,3 +39,27 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promi
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
 }
+
+/**
+ * `promise`, or a rejection with `timeoutError()` after `ms`, or with the
+ * reason of `signal` when it aborts first: a deadline for work that cannot
+ * itself be cancelled.
+ */
+export async function withDeadline<T>(
+  promise: Promise<T>,
+  ms: number,
+  timeoutError: () => Error,
+  signal?: AbortSignal,
+): Promise<T> {
+  const stop = new AbortController();
+  const onOuterAbort = () => stop.abort(signal!.reason);
+  signal?.addEventListener("abort", onOuterAbort, { once: true });
+  if (signal?.aborted) onOuterAbort();
+  const cancel = deadline(ms, () => stop.abort(timeoutError()));
+  try {
+    return await untilAborted(promise, stop.signal);
+  } finally {
+    cancel();
+    signal?.removeEventListener("abort", onOuterAbort);
+  }
+}

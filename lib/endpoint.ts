@@ -8,7 +8,7 @@
 
 import { type Credentials, InvalidCredentialsError, parseCredentials } from "./credentials.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import { deadline, untilAborted } from "./deadline.ts";
+import { withDeadline } from "./deadline.ts";
 import {
   BodyTooLargeError,
   type HttpGet,
@@ -184,30 +184,20 @@ export class EndpointClient {
       Accept: "application/json",
       "User-Agent": `credential-helper/${VERSION}`,
     };
-    // The token file read has the request's deadline: a FIFO or a hung
-    // network file system cannot stall the attempt.
-    const tokenRead = new AbortController();
-    const onOuterAbort = () => tokenRead.abort(new EndpointError("aborted", "request aborted"));
-    signal?.addEventListener("abort", onOuterAbort, { once: true });
-    const cancelTokenDeadline = deadline(
-      this.#totalTimeoutMs,
-      () =>
-        tokenRead.abort(
-          new EndpointError("timeout", `token file not read within ${this.#totalTimeoutMs} ms`),
-        ),
-    );
     try {
-      if (signal?.aborted) onOuterAbort();
-      const token = await untilAborted(this.#token(), tokenRead.signal);
-      cancelTokenDeadline();
+      // The token file read has the request's deadline: a FIFO or a hung
+      // network file system cannot stall the attempt.
+      const token = await withDeadline(
+        this.#token(),
+        this.#totalTimeoutMs,
+        () => new EndpointError("timeout", `token file not read within ${this.#totalTimeoutMs} ms`),
+        signal,
+      );
       if (token !== undefined) headers["Authorization"] = token;
       const response = await this.#request(headers, signal);
       return this.#interpret(response);
     } catch (error) {
       throw toEndpointError(error, signal);
-    } finally {
-      cancelTokenDeadline();
-      signal?.removeEventListener("abort", onOuterAbort);
     }
   }
 

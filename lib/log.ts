@@ -203,8 +203,13 @@ function scrubFragments(text: string, secrets: readonly string[]): string {
 /** The longest field value written; a server's text has no business being longer. */
 const MAX_FIELD_LENGTH = 2048;
 
+/** `text`, cut to `limit` characters with an ellipsis when longer. */
+export function truncate(text: string, limit: number): string {
+  return text.length > limit ? text.slice(0, limit) + "…" : text;
+}
+
 function bounded(value: string): string {
-  return value.length > MAX_FIELD_LENGTH ? value.slice(0, MAX_FIELD_LENGTH) + "…" : value;
+  return truncate(value, MAX_FIELD_LENGTH);
 }
 
 function renderText(time: string, level: LogLevel, message: string, fields: LogFields): string {

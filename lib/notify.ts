@@ -9,7 +9,8 @@
  * @module
  */
 
-import type { Logger } from "./log.ts";
+import { withDeadline } from "./deadline.ts";
+import { type Logger, truncate } from "./log.ts";
 
 /** Signals a notification may send. */
 export const NOTIFY_SIGNALS = ["SIGHUP", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGINT"] as const;
@@ -23,20 +24,8 @@ export const NOTIFY_OUTPUT_BYTES = 512;
 /** How much of it is read, to scrub secrets from before cutting. */
 const NOTIFY_READ_BYTES = 16 * 1024;
 
-function cut(text: string, limit: number): string {
-  return text.length > limit ? text.slice(0, limit) + "…" : text;
-}
 /** The largest pid Linux hands out (pid_max's ceiling, 2^22). */
 const PID_MAX = 4_194_304;
-
-/** `promise`, or a rejection after `seconds`: a read of a hung file system never piles up. */
-function withinSeconds<T>(promise: Promise<T>, seconds: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${seconds} s`)), seconds * 1000);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 /** The largest pid file read. */
 const MAX_PID_FILE_BYTES = 64;
@@ -173,8 +162,13 @@ export class Notifier {
     const signal = this.#config.signal;
     let pid: number;
     try {
-      const read = this.#effects.readFile(pidFile);
-      const text = new TextDecoder().decode(await withinSeconds(read, 2)).trim();
+      // A read of a hung file system never piles up.
+      const read = withDeadline(
+        this.#effects.readFile(pidFile),
+        2000,
+        () => new Error("no answer within 2 s"),
+      );
+      const text = new TextDecoder().decode(await read).trim();
       if (!/^\d{1,7}$/.test(text)) throw new Error(`it holds no pid`);
       pid = Number(text);
       // 0 would signal our own process group, 1 the pod's pause or init
@@ -241,7 +235,7 @@ export class Notifier {
     clearTimeout(timer);
     this.#child = undefined;
     // Scrubbed whole, then cut: a secret at the cut leaves no fragment.
-    const output = cut(
+    const output = truncate(
       this.#logger.scrub([stdout, stderr].filter((text) => text !== "").join(" | ")),
       NOTIFY_OUTPUT_BYTES,
     );

@@ -16,7 +16,13 @@ import {
 } from "./atomic_file.ts";
 import type { Credentials } from "./credentials.ts";
 import type { FileQueue } from "./file_queue.ts";
-import { configSection, credentialsSection, readSection, upsertSection } from "./shared_file.ts";
+import {
+  configSection,
+  credentialsSection,
+  readSection,
+  type SectionTarget,
+  upsertSection,
+} from "./shared_file.ts";
 
 /** Where and how to write. */
 export interface ProfileWriterOptions {
@@ -205,11 +211,26 @@ export function profileProblem(
 }
 
 /** The profile's config-file keys as botocore reads them; `undefined` when it has none. */
-export async function readProfileConfig(
+export function readProfileConfig(
   options: Pick<ProfileWriterOptions, "profile" | "configFile">,
 ): Promise<Map<string, string> | undefined> {
+  return readProfileSection(options.configFile, configSection(options.profile));
+}
+
+/** A profile's credentials-file keys as botocore reads them; `undefined` when it has none. */
+export function readProfileCredentials(
+  path: string,
+  profile: string,
+): Promise<Map<string, string> | undefined> {
+  return readProfileSection(path, credentialsSection(profile));
+}
+
+async function readProfileSection(
+  path: string,
+  section: SectionTarget,
+): Promise<Map<string, string> | undefined> {
   try {
-    return readSection(await Deno.readTextFile(options.configFile), configSection(options.profile));
+    return readSection(await Deno.readTextFile(path), section);
   } catch {
     return undefined; // Missing or unreadable: the writer reports that.
   }

@@ -9,7 +9,7 @@
 
 import { type Credentials, millisecondsUntilExpiry } from "./credentials.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import type { Logger } from "./log.ts";
+import { type Logger, truncate } from "./log.ts";
 
 export { type Clock, systemClock } from "./clock.ts";
 
@@ -167,7 +167,7 @@ function describeOutcome(outcome: Readonly<Record<string, string>>): string {
 const MAX_REASON_LENGTH = 512;
 
 function bounded(reason: string): string {
-  return reason.length > MAX_REASON_LENGTH ? reason.slice(0, MAX_REASON_LENGTH) + "…" : reason;
+  return truncate(reason, MAX_REASON_LENGTH);
 }
 
 function messageOf(error: unknown): string {
