@@ -16,6 +16,16 @@ const secrets: string[] = [];
 
 const output = runProgram;
 
+/** `once`: keys into [keys], and a [profile proc] that runs credential-process. */
+function writeKeysAndProcessProfile(home: string, endpoint: string) {
+  return runHelper({
+    HOME: home,
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: endpoint,
+    AWS_PROFILE: "keys",
+    CREDENTIAL_PROCESS_PROFILE: "proc",
+  }, { args: ["once"] });
+}
+
 Deno.test("quoteWord() quotes words the same way for botocore's shlex and for /bin/sh", async () => {
   const words = [
     "/opt/credential helper/bin",
@@ -40,12 +50,7 @@ Deno.test("credential-process: the written profile runs the command, from the ca
   const home = await tempHome();
   const fake = startFakeEndpoint({ lifetimeSeconds: 3600 });
   try {
-    const once = await runHelper({
-      HOME: home,
-      AWS_CONTAINER_CREDENTIALS_FULL_URI: fake.url,
-      AWS_PROFILE: "keys",
-      CREDENTIAL_PROCESS_PROFILE: "proc",
-    }, { args: ["once"] });
+    const once = await writeKeysAndProcessProfile(home, fake.url);
     assert.equal(once.code, 0, once.stderr.join("\n"));
     const config = await Deno.readTextFile(join(home, ".aws", "config"));
     const line = readSection(config, configSection("proc"))?.get("credential_process");
@@ -111,12 +116,7 @@ Deno.test("credential-process: static keys never go into the process profile, no
   await Deno.mkdir(join(home, ".aws"));
   await Deno.writeTextFile(join(home, ".aws", "credentials"), "[proc]\naws_access_key_id = OLD\n");
   const fake = startFakeEndpoint();
-  const warned = await runHelper({
-    HOME: home,
-    AWS_CONTAINER_CREDENTIALS_FULL_URI: fake.url,
-    AWS_PROFILE: "keys",
-    CREDENTIAL_PROCESS_PROFILE: "proc",
-  }, { args: ["once"] });
+  const warned = await writeKeysAndProcessProfile(home, fake.url);
   await fake.close();
   secrets.push(...fake.secrets());
   assert.equal(warned.code, 0);
@@ -152,12 +152,7 @@ Deno.test("credential-process: botocore refreshes a long-lived session, the AWS 
   const home = await tempHome();
   const fake = startFakeEndpoint({ lifetimeSeconds: 4 });
   try {
-    const once = await runHelper({
-      HOME: home,
-      AWS_CONTAINER_CREDENTIALS_FULL_URI: fake.url,
-      AWS_PROFILE: "keys",
-      CREDENTIAL_PROCESS_PROFILE: "proc",
-    }, { args: ["once"] });
+    const once = await writeKeysAndProcessProfile(home, fake.url);
     assert.equal(once.code, 0, once.stderr.join("\n"));
     const clientEnv = {
       HOME: join(home, "app-home"),
