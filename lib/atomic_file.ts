@@ -105,6 +105,8 @@ export interface FileSystem {
   openReader(path: string): Promise<ReadableFile>;
   /** The uid this process runs as. */
   uid(): number;
+  /** A symlink's target, as stored. */
+  readLink(path: string): Promise<string>;
 }
 
 function wrap(file: Deno.FsFile): WritableFile {
@@ -197,6 +199,7 @@ export const denoFileSystem: FileSystem = {
     };
   },
   uid: () => Deno.uid() ?? 0,
+  readLink: (path) => Deno.readLink(path),
 };
 
 /** Thrown when a file cannot be replaced. The old file is intact when it is thrown. */
@@ -282,25 +285,51 @@ async function inspect(path: string, fs: FileSystem): Promise<FileInfo | undefin
  */
 async function checkDirectoryPath(path: string, fs: FileSystem): Promise<void> {
   const self = fs.uid();
-  const parts = directoryOf(path).split("/").filter((part) => part !== "");
-  let prefix = "";
-  for (const part of parts) {
-    prefix += "/" + part;
+  // Walked as the kernel resolves it: a link's target is walked too, so a
+  // link of ours that points through someone else's is caught as well.
+  const pending = directoryOf(path).split("/");
+  let resolved = "";
+  for (let hops = 0; pending.length > 0;) {
+    const part = pending.shift()!;
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      resolved = resolved.slice(0, resolved.lastIndexOf("/"));
+      continue;
+    }
+    const next = `${resolved}/${part}`;
     let info: FileInfo | undefined;
     try {
-      info = await fs.lstat(prefix);
+      info = await fs.lstat(next);
     } catch {
       return; // Unreadable or not a directory: the write itself will say why.
     }
     if (info === undefined) return;
-    if (info.isSymlink && info.uid !== 0 && info.uid !== self) {
+    if (!info.isSymlink) {
+      resolved = next;
+      continue;
+    }
+    if (info.uid !== 0 && info.uid !== self) {
       throw new FileWriteError(
         path,
-        `its directory path goes through a symlink ("${prefix}") owned by uid ${info.uid}; refusing to follow it`,
+        `its directory path goes through a symlink ("${next}") owned by uid ${info.uid}; refusing to follow it`,
       );
     }
+    if (++hops > MAX_SYMLINK_HOPS) {
+      throw new FileWriteError(path, "its directory path has too many levels of symlinks");
+    }
+    let target: string;
+    try {
+      target = await fs.readLink(next);
+    } catch {
+      return;
+    }
+    if (target.startsWith("/")) resolved = "";
+    pending.unshift(...target.split("/"));
   }
 }
+
+/** Symlinks followed in a directory path before giving up, as the kernel's ELOOP limit. */
+const MAX_SYMLINK_HOPS = 40;
 
 /** Who a new file should belong to; `required`: fail rather than leave it to this process. */
 interface Owner {
@@ -780,6 +809,8 @@ export async function sweepTempFiles(
       for (const name of await fs.list(directory)) {
         if (!isTempOf(name, prefix)) continue;
         const path = inDirectory(directory, name);
+        // Temp files, and symlinks planted at their names; never a directory.
+        if ((await fs.lstat(path))?.isDirectory !== false) continue;
         await fs.remove(path);
         removed.push(path);
       }

@@ -509,3 +509,56 @@ Deno.test("updateFile() keeps a file's group, locks owner-only, and gives new fi
   assert.deepEqual([created.uid, created.gid, created.mode! & 0o777], [65532, 65532, 0o600]);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("updateFile() follows a chain of symlinks: one of ours pointing through another user's is refused", async () => {
+  assert.equal(Deno.uid(), 0, "this test runs as root");
+  const dir = await tempDir();
+  await Deno.chmod(dir, 0o755);
+  const victim = join(dir, "root-only");
+  await Deno.mkdir(victim);
+  await Deno.writeTextFile(join(victim, "credentials"), "[default]\nkey = root's\n");
+  // Root's link -> the user's link (which the user can repoint) -> root's directory.
+  await Deno.symlink(victim, join(dir, "users-link"));
+  const chown = await new Deno.Command("chown", {
+    args: ["-h", "65532:65532", join(dir, "users-link")],
+  }).output();
+  assert.equal(chown.code, 0);
+  await Deno.symlink("users-link", join(dir, "roots-link"));
+  await assert.rejects(
+    replaceFile(join(dir, "roots-link", "credentials"), bytes("secret")),
+    (error: unknown) =>
+      error instanceof FileWriteError &&
+      error.message.endsWith(
+        `its directory path goes through a symlink ("${dir}/users-link") owned by uid 65532; refusing to follow it`,
+      ),
+  );
+  assert.equal(await text(join(victim, "credentials")), "[default]\nkey = root's\n");
+  assert.deepEqual(await listDir(victim), ["credentials"]);
+  // The sweep walks the same way.
+  await Deno.writeTextFile(join(victim, `${TEMP_PREFIX}credentials.0123456789abcdef`), "");
+  await assert.rejects(
+    sweepTempFiles([join(dir, "roots-link", "credentials")]),
+    /owned by uid 65532; refusing to follow it/,
+  );
+  assert.deepEqual(await listDir(victim), [
+    `${TEMP_PREFIX}credentials.0123456789abcdef`,
+    "credentials",
+  ]);
+  // A loop of our own links ends with an error, not a hang.
+  await Deno.symlink("loop-b", join(dir, "loop-a"));
+  await Deno.symlink("loop-a", join(dir, "loop-b"));
+  await assert.rejects(
+    replaceFile(join(dir, "loop-a", "credentials"), bytes("x")),
+    /too many levels of symlinks/,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("sweepTempFiles() never removes a directory that carries a temp name", async () => {
+  const dir = await tempDir();
+  const planted = join(dir, `${TEMP_PREFIX}config.1111111111111111`);
+  await Deno.mkdir(planted);
+  assert.deepEqual(await sweepTempFiles([join(dir, "config")]), []);
+  assert.ok((await Deno.stat(planted)).isDirectory);
+  await Deno.remove(dir, { recursive: true });
+});
